@@ -1,0 +1,41 @@
+"""The error hierarchy users see.
+
+Every failure a user can cause or meet is an `MdtoolError` carrying a one-line message and the exit code
+DESIGN.md fixes; the CLI edge catches them, so library code raises and never prints or exits.
+"""
+
+
+class MdtoolError(Exception):
+    """Base of every user-facing error: the message is shown as `error: <message>`."""
+
+    exit_code = 1
+
+
+class UsageError(MdtoolError):
+    """Bad arguments, unknown symbol or interval: the user must change the command (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A malformed environment variable or `.env` value (exit 2: the invocation is wrong)."""
+
+
+class NotAvailableError(UsageError):
+    """A command or source that this version does not provide yet."""
+
+
+class DatabaseError(MdtoolError):
+    """The database is unreachable or refused a statement (exit 1: retrying may succeed)."""
+
+
+class ExchangeError(MdtoolError):
+    """A venue answered with an error or could not be reached (exit 1)."""
+
+
+class RecordError(MdtoolError, ValueError):
+    """A venue sent a value that cannot be a valid bar or tick (high below low, negative size...)."""
+
+
+class ProtocolError(MdtoolError):
+    """A peer broke a wire protocol (a truncated or malformed frame)."""

@@ -1,0 +1,137 @@
+"""`Bar` and `Tick`: the only things adapters produce and storage consumes.
+
+Validation lives here, once, because every venue can send the same nonsense (a high below the low, a
+negative size, a timestamp without a zone). Decimals are normalised on the way in so that
+`"42000.01000000"` becomes `Decimal('42000.01')` whatever the backend later does with scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mdtool.errors import RecordError
+from mdtool.intervals import validate_interval
+
+SIDES = ("buy", "sell")
+DecimalLike = Decimal | str | int
+
+
+def to_decimal(value: DecimalLike, name: str) -> Decimal:
+    """Exact decimal from a venue value; floats are refused because they already lost digits."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
+        raise RecordError(f"{name} must be a decimal, string or integer, not {type(value).__name__}")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise RecordError(f"{name} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise RecordError(f"{name} must be finite, got {value!r}")
+    return normalize_decimal(number)
+
+
+def normalize_decimal(number: Decimal) -> Decimal:
+    """Strip trailing zeros without switching to exponent notation (100 stays 100, not 1E+2)."""
+    if number.is_zero():
+        return Decimal(0)
+    reduced = number.normalize()
+    exponent = reduced.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return reduced.quantize(Decimal(1))
+    return reduced
+
+
+def to_utc(moment: datetime, name: str = "timestamp") -> datetime:
+    """UTC copy of an aware datetime; a naive one is an error, since its zone would be a guess."""
+    if not isinstance(moment, datetime):
+        raise RecordError(f"{name} must be a datetime, not {type(moment).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise RecordError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+def _require_text(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise RecordError(f"{name} must be a non-empty string")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One closed OHLCV bar; `timestamp` is the bar's open time in UTC."""
+
+    exchange: str
+    symbol: str
+    interval: str
+    timestamp: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal | None = None
+    trade_count: int | None = None
+
+    def __post_init__(self) -> None:
+        _require_text(self.exchange, "exchange")
+        _require_text(self.symbol, "symbol")
+        try:
+            validate_interval(self.interval)
+        except Exception as exc:
+            raise RecordError(str(exc)) from None
+        setter = object.__setattr__
+        setter(self, "timestamp", to_utc(self.timestamp))
+        for name in ("open", "high", "low", "close", "volume"):
+            setter(self, name, to_decimal(getattr(self, name), name))
+        if self.quote_volume is not None:
+            setter(self, "quote_volume", to_decimal(self.quote_volume, "quote_volume"))
+        if self.high < self.low:
+            raise RecordError(f"bar {self.symbol} {self.timestamp}: high {self.high} < low {self.low}")
+        for name in ("open", "close"):
+            value = getattr(self, name)
+            if not self.low <= value <= self.high:
+                raise RecordError(
+                    f"bar {self.symbol} {self.timestamp}: {name} {value} outside [{self.low}, {self.high}]"
+                )
+        if self.volume < 0 or (self.quote_volume is not None and self.quote_volume < 0):
+            raise RecordError(f"bar {self.symbol} {self.timestamp}: negative volume")
+        if self.trade_count is not None and (
+            isinstance(self.trade_count, bool)
+            or not isinstance(self.trade_count, int)
+            or self.trade_count < 0
+        ):
+            raise RecordError(f"bar {self.symbol} {self.timestamp}: bad trade_count {self.trade_count!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One trade, quote or alert; `(exchange, symbol, timestamp, source, trade_id)` identifies it."""
+
+    exchange: str
+    symbol: str
+    timestamp: datetime
+    source: str
+    trade_id: str
+    price: Decimal
+    size: Decimal | None = None
+    side: str | None = None
+    payload: dict[str, Any] | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("exchange", "symbol", "source", "trade_id"):
+            _require_text(getattr(self, name), name)
+        setter = object.__setattr__
+        setter(self, "timestamp", to_utc(self.timestamp))
+        setter(self, "price", to_decimal(self.price, "price"))
+        if self.size is not None:
+            size = to_decimal(self.size, "size")
+            if size < 0:
+                raise RecordError(f"tick {self.symbol} {self.trade_id}: negative size {size}")
+            setter(self, "size", size)
+        if self.side is not None and self.side not in SIDES:
+            raise RecordError(
+                f"tick {self.symbol} {self.trade_id}: side must be buy or sell, not {self.side!r}"
+            )
+        if self.payload is not None and not isinstance(self.payload, dict):
+            raise RecordError(f"tick {self.symbol} {self.trade_id}: payload must be a JSON object")

@@ -1,0 +1,180 @@
+"""Read queries shared by every adapter and server: resume points, gaps, and stored history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, Row, func, select
+
+from mdtool.intervals import next_open
+from mdtool.records import Bar, Tick
+from mdtool.storage.engine import database_errors
+from mdtool.storage.schema import BAR_VALUES, ohlcv, ticks
+
+Range = tuple[datetime, datetime]
+
+
+def newest_bar_time(engine: Engine, exchange: str, symbol: str, interval: str) -> datetime | None:
+    """Open time of the newest stored bar of a series (the resume point of cron mode)."""
+    query = select(func.max(ohlcv.c.timestamp)).where(
+        ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol, ohlcv.c.interval == interval
+    )
+    with database_errors("cannot read the newest stored bar"), engine.connect() as conn:
+        value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+def missing_ranges(
+    engine: Engine, exchange: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> list[Range]:
+    """Half-open ranges [a, b) of bar open times in [start, end) with no stored bar.
+
+    `start` must be on the interval's grid. The walk reads only stored open times, in order, so its cost
+    is proportional to what is stored, not to the width of the range.
+    """
+    if end <= start:
+        return []
+    query = (
+        select(ohlcv.c.timestamp)
+        .where(
+            ohlcv.c.exchange == exchange,
+            ohlcv.c.symbol == symbol,
+            ohlcv.c.interval == interval,
+            ohlcv.c.timestamp >= start,
+            ohlcv.c.timestamp < end,
+        )
+        .order_by(ohlcv.c.timestamp)
+    )
+    gaps: list[Range] = []
+    expected = start
+    with database_errors("cannot look for gaps"), engine.connect() as conn:
+        for (stored,) in conn.execution_options(yield_per=50_000).execute(query):
+            if stored > expected:
+                gaps.append((expected, stored))
+            if stored >= expected:
+                expected = next_open(interval, stored)
+    if expected < end:
+        gaps.append((expected, end))
+    return gaps
+
+
+def bars_between(
+    engine: Engine, exchange: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> list[Bar]:
+    """Stored bars opening in [start, end), oldest first."""
+    query = (
+        select(ohlcv)
+        .where(
+            ohlcv.c.exchange == exchange,
+            ohlcv.c.symbol == symbol,
+            ohlcv.c.interval == interval,
+            ohlcv.c.timestamp >= start,
+            ohlcv.c.timestamp < end,
+        )
+        .order_by(ohlcv.c.timestamp)
+    )
+    with database_errors("cannot read bars"), engine.connect() as conn:
+        return [_bar(row) for row in conn.execute(query)]
+
+
+def ticks_between(
+    engine: Engine,
+    exchange: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    source: str | None = None,
+) -> list[Tick]:
+    """Stored ticks with timestamps in [start, end), oldest first (optionally of one source)."""
+    query = select(ticks).where(
+        ticks.c.exchange == exchange,
+        ticks.c.symbol == symbol,
+        ticks.c.timestamp >= start,
+        ticks.c.timestamp < end,
+    )
+    if source is not None:
+        query = query.where(ticks.c.source == source)
+    query = query.order_by(ticks.c.timestamp, ticks.c.trade_id)
+    with database_errors("cannot read ticks"), engine.connect() as conn:
+        return [_tick(row) for row in conn.execute(query)]
+
+
+def latest_bar(engine: Engine, exchange: str, symbol: str, interval: str) -> Bar | None:
+    """Newest stored bar of a series."""
+    query = (
+        select(ohlcv)
+        .where(ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol, ohlcv.c.interval == interval)
+        .order_by(ohlcv.c.timestamp.desc())
+        .limit(1)
+    )
+    with database_errors("cannot read the latest bar"), engine.connect() as conn:
+        row = conn.execute(query).first()
+    return _bar(row) if row is not None else None
+
+
+def latest_tick(engine: Engine, exchange: str, symbol: str, source: str | None = None) -> Tick | None:
+    """Newest stored tick of a symbol (optionally of one source)."""
+    query = select(ticks).where(ticks.c.exchange == exchange, ticks.c.symbol == symbol)
+    if source is not None:
+        query = query.where(ticks.c.source == source)
+    query = query.order_by(ticks.c.timestamp.desc(), ticks.c.trade_id.desc()).limit(1)
+    with database_errors("cannot read the latest tick"), engine.connect() as conn:
+        row = conn.execute(query).first()
+    return _tick(row) if row is not None else None
+
+
+def newest_numeric_trade_id(engine: Engine, exchange: str, symbol: str, source: str) -> int | None:
+    """Highest venue trade id among the newest ticks of a feed whose ids are increasing integers.
+
+    Ids are text, so they are compared as integers here rather than in SQL (text order puts "9" after
+    "10"); only the rows at the newest timestamp are read.
+    """
+    newest = (
+        select(func.max(ticks.c.timestamp))
+        .where(ticks.c.exchange == exchange, ticks.c.symbol == symbol, ticks.c.source == source)
+        .scalar_subquery()
+    )
+    query = select(ticks.c.trade_id).where(
+        ticks.c.exchange == exchange,
+        ticks.c.symbol == symbol,
+        ticks.c.source == source,
+        ticks.c.timestamp == newest,
+    )
+    with database_errors("cannot read the newest trade id"), engine.connect() as conn:
+        ids = [int(value) for (value,) in conn.execute(query) if value.isdigit()]
+    return max(ids) if ids else None
+
+
+def stored_series(engine: Engine) -> list[tuple[str, str]]:
+    """Every (exchange, symbol) with stored bars or ticks."""
+    bar_series = select(ohlcv.c.exchange, ohlcv.c.symbol).distinct()
+    tick_series = select(ticks.c.exchange, ticks.c.symbol).distinct()
+    with database_errors("cannot list stored series"), engine.connect() as conn:
+        found = {(row[0], row[1]) for row in conn.execute(bar_series.union(tick_series))}
+    return sorted(found)
+
+
+def _bar(row: Row[tuple[object, ...]]) -> Bar:
+    values = row._mapping
+    return Bar(
+        exchange=values["exchange"],
+        symbol=values["symbol"],
+        interval=values["interval"],
+        timestamp=values["timestamp"],
+        **{name: values[name] for name in BAR_VALUES},
+    )
+
+
+def _tick(row: Row[tuple[object, ...]]) -> Tick:
+    values = row._mapping
+    return Tick(
+        exchange=values["exchange"],
+        symbol=values["symbol"],
+        timestamp=values["timestamp"],
+        source=values["source"],
+        trade_id=values["trade_id"],
+        price=values["price"],
+        size=values["size"],
+        side=values["side"],
+        payload=values["payload"],
+    )
