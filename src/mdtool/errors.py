@@ -39,3 +39,7 @@ class RecordError(MdtoolError, ValueError):
 
 class ProtocolError(MdtoolError):
     """A peer broke a wire protocol (a truncated or malformed frame)."""
+
+
+class BusyError(MdtoolError):
+    """Another run holds the lock of the same series (exit 1: try again later)."""

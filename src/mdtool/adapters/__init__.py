@@ -1,0 +1,1 @@
+"""Venue adapters: each talks to one venue through its client library and yields records."""

@@ -1,0 +1,198 @@
+"""The venue-independent backfill driver: resume, gap repair, locking, pipelined writes, summary.
+
+Given a `BarSource`, it works out which closed bars of the requested span are missing, asks the source
+for exactly those ranges, and stores each page as it arrives. A writer thread stores page N while the
+source fetches page N+1, so the database and the network overlap; a crash loses at most the pages in
+flight, and the next run's gap query picks up from what was stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from mdtool.errors import MdtoolError, UsageError
+from mdtool.intervals import ceil_open, count_bars, floor_open, next_open, validate_interval
+from mdtool.progress import BackfillProgress, NoProgress
+from mdtool.records import Bar
+from mdtool.sources import BarSource
+from mdtool.storage.engine import check_connection
+from mdtool.storage.locks import series_lock
+from mdtool.storage.queries import Range, missing_ranges, newest_bar_time
+from mdtool.storage.writer import write_bars
+
+log = logging.getLogger(__name__)
+
+_PAGES_IN_FLIGHT = 4
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    """What the user asked for; `since=None` means cron mode (resume after the newest stored bar)."""
+
+    symbol: str
+    interval: str
+    since: datetime | None = None
+    until: datetime | None = None
+    refetch: bool = False
+    lock_wait: float = 0.0
+
+
+@dataclass
+class BackfillSummary:
+    """What one run did, for the summary line."""
+
+    exchange: str
+    symbol: str
+    interval: str
+    start: datetime | None = None
+    end: datetime | None = None
+    bars_received: int = 0
+    bars_stored: int = 0
+    gaps_filled: int = 0
+    requests: int = 0
+    elapsed: float = 0.0
+
+    def line(self) -> str:
+        span = f"{_fmt(self.start)} → {_fmt(self.end)}" if self.start and self.end else "nothing to do"
+        return (
+            f"{self.exchange} {self.symbol} {self.interval} ({span}): {self.bars_stored} bars stored "
+            f"({self.bars_received} received), {self.gaps_filled} gaps filled, {self.requests} requests, "
+            f"{self.elapsed:.1f} s"
+        )
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def plan_span(
+    request: BackfillRequest, newest: datetime | None, now: datetime, exchange: str
+) -> tuple[datetime, datetime]:
+    """[start, end) of bar open times to cover: only closed bars, resuming after `newest` in cron mode."""
+    interval = request.interval
+    if request.since is not None:
+        start = ceil_open(interval, request.since)
+    elif newest is not None:
+        start = next_open(interval, newest)
+    else:
+        raise UsageError(
+            f"nothing stored yet for {exchange} {request.symbol} {interval}: pass --since to start a backfill"
+        )
+    end = floor_open(interval, now)
+    if request.until is not None:
+        end = min(end, ceil_open(interval, request.until))
+    return start, end
+
+
+def run_backfill(
+    engine: Engine,
+    source: BarSource,
+    request: BackfillRequest,
+    progress: BackfillProgress | None = None,
+    now: datetime | None = None,
+) -> BackfillSummary:
+    """Fetch and store the missing closed bars of one series; idempotent and safe to re-run."""
+    started = time.monotonic()
+    progress = progress or NoProgress()
+    interval = validate_interval(request.interval)
+    if request.since and request.until and request.until <= request.since:
+        raise UsageError("--until must be later than --since")
+    check_connection(engine)
+    source.check_interval(interval)
+    symbol = source.resolve_symbol(request.symbol)
+    summary = BackfillSummary(source.exchange, symbol, interval)
+    key = f"backfill {source.exchange} {symbol} {interval}"
+    with series_lock(engine, key, wait=request.lock_wait):
+        newest = newest_bar_time(engine, source.exchange, symbol, interval)
+        start, end = plan_span(request, newest, now or datetime.now(UTC), source.exchange)
+        summary.start, summary.end = start, end
+        ranges = (
+            [(start, end)]
+            if request.refetch
+            else missing_ranges(engine, source.exchange, symbol, interval, start, end)
+        )
+        total = sum(count_bars(interval, a, b) for a, b in ranges)
+        if not ranges:
+            log.info("%s: nothing missing between %s and %s", key, start, end)
+        progress.start(f"{source.exchange} {symbol} {interval}", total)
+        try:
+            _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
+        finally:
+            progress.finish()
+    summary.requests = source.request_count
+    summary.elapsed = time.monotonic() - started
+    return summary
+
+
+def _fetch_and_store(
+    engine: Engine,
+    source: BarSource,
+    symbol: str,
+    interval: str,
+    ranges: list[Range],
+    newest: datetime | None,
+    summary: BackfillSummary,
+    progress: BackfillProgress,
+) -> None:
+    store = _PipelinedStore(engine)
+    try:
+        for range_start, range_end in ranges:
+            received_here = 0
+            for page in source.fetch_bars(symbol, interval, range_start, range_end):
+                bars = _inside(page, range_start, range_end)
+                received_here += len(bars)
+                summary.bars_received += len(bars)
+                store.put(bars)
+                summary.bars_stored = store.stored
+                progress.advance(len(bars), source.request_count)
+            if received_here and newest is not None and range_start <= newest:
+                summary.gaps_filled += 1
+    finally:
+        store.close()
+        summary.bars_stored = store.stored
+
+
+def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> list[Bar]:
+    """Guard against a source returning bars outside the range asked for (never store unclosed bars)."""
+    return [bar for bar in page if start <= bar.timestamp < end]
+
+
+class _PipelinedStore:
+    """Writes pages on a thread while the caller fetches the next ones; re-raises write errors."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.Queue[list[Bar] | None] = queue.Queue(maxsize=_PAGES_IN_FLIGHT)
+        self._error: MdtoolError | None = None
+        self.stored = 0
+        self._thread = threading.Thread(target=self._run, name="mdtool-backfill-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, bars: list[Bar]) -> None:
+        if self._error is not None:
+            raise self._error
+        if bars:
+            self._queue.put(bars)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (bars := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self.stored += write_bars(self._engine, bars)
+            except MdtoolError as error:
+                self._error = error

@@ -1,0 +1,85 @@
+"""Writer semantics on real TimescaleDB and real SQLite (each test runs on both)."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select
+
+from mdtool.records import Bar, Tick
+from mdtool.storage.queries import bars_between, ticks_between
+from mdtool.storage.schema import ohlcv, ticks
+from mdtool.storage.writer import write_bars, write_ticks
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def make_bar(minute: int, close: str = "42000.01000000") -> Bar:
+    return Bar("binance", "BTCUSDT", "1m", T0 + timedelta(minutes=minute), "42000.01000000",
+               "42010", "41990", close, "12.50000000", "525000.1", 17)  # fmt: skip
+
+
+def make_tick(trade_id: int, millis: int = 0, price: str = "42000.01000000") -> Tick:
+    return Tick("binance", "BTCUSDT", T0 + timedelta(milliseconds=millis, microseconds=7), "trade",
+                str(trade_id), price, "0.00100000", "sell", {"t": trade_id})  # fmt: skip
+
+
+def count(engine: Engine, table: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def ingested(engine: Engine) -> list[datetime]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(ohlcv.c.ingested_at).order_by(ohlcv.c.timestamp)).scalars())
+
+
+def test_two_trades_in_the_same_millisecond_are_both_kept(engine: Engine) -> None:
+    assert write_ticks(engine, [make_tick(1), make_tick(2)]) == 2
+    stored = ticks_between(engine, "binance", "BTCUSDT", T0, T0 + timedelta(seconds=1))
+    assert [t.trade_id for t in stored] == ["1", "2"]
+    assert stored[0].timestamp == T0 + timedelta(microseconds=7)
+
+
+def test_writing_the_same_batch_twice_changes_nothing(engine: Engine) -> None:
+    bars = [make_bar(i) for i in range(50)]
+    batch = [make_tick(i, i) for i in range(50)]
+    assert write_bars(engine, bars) == 50
+    assert write_ticks(engine, batch) == 50
+    before = ingested(engine)
+    assert write_bars(engine, bars) == 0
+    assert write_ticks(engine, batch) == 0
+    assert count(engine, ohlcv) == 50 and count(engine, ticks) == 50
+    assert ingested(engine) == before
+
+
+def test_partly_overlapping_batches_store_only_the_new_rows(engine: Engine) -> None:
+    assert write_ticks(engine, [make_tick(i, i) for i in range(0, 60)]) == 60
+    assert write_ticks(engine, [make_tick(i, i) for i in range(30, 100)]) == 40
+    assert write_ticks(engine, [make_tick(i, i) for i in range(100, 120)]) == 20
+    assert count(engine, ticks) == 120
+
+
+def test_a_corrected_bar_replaces_the_stored_one(engine: Engine) -> None:
+    write_bars(engine, [make_bar(0), make_bar(1)])
+    assert write_bars(engine, [make_bar(0), make_bar(1, close="42005.5")]) == 1
+    stored = bars_between(engine, "binance", "BTCUSDT", "1m", T0, T0 + timedelta(minutes=2))
+    assert [b.close for b in stored] == [Decimal("42000.01"), Decimal("42005.5")]
+
+
+def test_duplicates_inside_one_batch_keep_the_last_bar_and_first_tick(engine: Engine) -> None:
+    assert write_bars(engine, [make_bar(0), make_bar(0, close="42001")]) == 1
+    assert bars_between(engine, "binance", "BTCUSDT", "1m", T0, T0 + timedelta(minutes=1))[0].close == 42001
+    assert write_ticks(engine, [make_tick(1, price="1"), make_tick(1, price="2")]) == 1
+
+
+def test_decimals_round_trip_exactly(engine: Engine) -> None:
+    write_bars(engine, [make_bar(0)])
+    write_ticks(engine, [make_tick(1, price="0.00000001")])
+    stored_bar = bars_between(engine, "binance", "BTCUSDT", "1m", T0, T0 + timedelta(minutes=1))[0]
+    assert stored_bar == make_bar(0)
+    assert repr(stored_bar.open) == "Decimal('42000.01')"
+    assert stored_bar.timestamp.tzinfo is UTC
+    stored_tick = ticks_between(engine, "binance", "BTCUSDT", T0, T0 + timedelta(seconds=1))[0]
+    assert stored_tick.price == Decimal("0.00000001")
+    assert stored_tick.size == Decimal("0.001")
+    assert stored_tick.payload == {"t": 1}

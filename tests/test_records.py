@@ -1,0 +1,70 @@
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from mdtool.errors import RecordError
+from mdtool.records import Bar, Tick
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def bar(**overrides: object) -> Bar:
+    values: dict[str, object] = dict(
+        exchange="binance", symbol="BTCUSDT", interval="1m", timestamp=T0,
+        open="42000.01000000", high="42001", low="41999", close="42000", volume="1.5",
+    )  # fmt: skip
+    values.update(overrides)
+    return Bar(**values)  # type: ignore[arg-type]
+
+
+def test_decimal_strings_are_normalised_exactly() -> None:
+    assert bar().open == Decimal("42000.01")
+    assert str(bar().open) == "42000.01"
+    assert str(bar(volume="100.000").volume) == "100"
+
+
+def test_high_below_low_is_rejected() -> None:
+    with pytest.raises(RecordError, match="high"):
+        bar(high="1", low="2", open="1", close="1")
+
+
+def test_open_outside_range_is_rejected() -> None:
+    with pytest.raises(RecordError, match="open"):
+        bar(open="50000")
+
+
+def test_negative_volume_is_rejected() -> None:
+    with pytest.raises(RecordError, match="volume"):
+        bar(volume="-1")
+
+
+def test_naive_datetime_is_rejected() -> None:
+    with pytest.raises(RecordError, match="timezone-aware"):
+        bar(timestamp=datetime(2024, 1, 1))
+
+
+def test_floats_are_refused_because_they_are_inexact() -> None:
+    with pytest.raises(RecordError, match="decimal"):
+        bar(volume=1.5)
+
+
+def test_other_zones_are_converted_to_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert bar(timestamp=datetime(2024, 1, 1, 2, tzinfo=plus_two)).timestamp == T0
+    assert bar(timestamp=datetime(2024, 1, 1, 2, tzinfo=plus_two)).timestamp.tzinfo is UTC
+
+
+def test_tick_validation() -> None:
+    tick = Tick("binance", "BTCUSDT", T0, "trade", "1", "42000.01000000", "0.00100000", "buy")
+    assert tick.price == Decimal("42000.01") and tick.size == Decimal("0.001")
+    with pytest.raises(RecordError, match="negative size"):
+        Tick("binance", "BTCUSDT", T0, "trade", "1", "1", "-1")
+    with pytest.raises(RecordError, match="side"):
+        Tick("binance", "BTCUSDT", T0, "trade", "1", "1", side="long")
+    with pytest.raises(RecordError, match="trade_id"):
+        Tick("binance", "BTCUSDT", T0, "trade", "", "1")
+    with pytest.raises(RecordError, match="not a number"):
+        Tick("binance", "BTCUSDT", T0, "trade", "1", "abc")
+    with pytest.raises(RecordError, match="finite"):
+        Tick("binance", "BTCUSDT", T0, "trade", "1", "NaN")
