@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from mdtool.errors import MdtoolError
-from mdtool.storage.engine import create_engine, database_errors, safe_url
+from mdtool.storage.engine import check_connection, create_engine, database_errors, safe_url
 from mdtool.storage.timescale import ensure_hypertables
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def upgrade(database_url: str) -> str:
     """Upgrade to head (idempotent) and convert plain tables to hypertables where TimescaleDB now exists."""
     engine = create_engine(database_url)
     try:
+        check_connection(engine)
         before = current_revision(engine)
         with database_errors(f"migration of {safe_url(engine)} failed"):
             command.upgrade(alembic_config(database_url), "head")

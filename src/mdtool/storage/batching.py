@@ -54,7 +54,7 @@ class BatchingWriter:
         self,
         engine: Engine,
         *,
-        max_batch: int = 5_000,
+        max_batch: int = 10_000,
         flush_interval: float = 0.25,
         memory_limit: int = 500_000,
         spool_dir: Path | None = None,
@@ -107,7 +107,7 @@ class BatchingWriter:
                 raise DatabaseError("the writer is closed; nothing more can be stored")
             self._pending.append((record, time.monotonic()))
             self.stats.submitted += 1
-            if len(self._pending) >= self.max_batch:
+            if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
                 self._cond.notify()
 
     def submit(self, record: Record) -> Future[None]:
@@ -125,8 +125,7 @@ class BatchingWriter:
                 self._pending.append((record, now))
                 self.stats.submitted += 1
             self._waiters.append((self.stats.submitted, future))
-            if len(self._pending) >= self.max_batch:
-                self._cond.notify()
+            self._cond.notify()
         return future
 
     def flush(self, timeout: float | None = None) -> bool:

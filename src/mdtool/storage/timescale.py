@@ -31,18 +31,18 @@ def ensure_hypertables(conn: Connection) -> bool:
     """Create the extension and hypertables where possible; returns False (and warns) otherwise."""
     if conn.dialect.name != "postgresql":
         return False
-    available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).first()
+    available = conn.execute(
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+    ).first()
     if available is None:
         log.warning(PLAIN_TABLES_WARNING)
         return False
-    savepoint = conn.begin_nested()
-    try:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-    except Exception as error:
-        savepoint.rollback()
-        log.warning("%s (%s)", PLAIN_TABLES_WARNING, str(error).splitlines()[0])
+    preloaded = conn.execute(text("SELECT current_setting('shared_preload_libraries')")).scalar_one()
+    if "timescaledb" not in str(preloaded):
+        # CREATE EXTENSION would fail (and may end the session) when the library is not preloaded.
+        log.warning("%s (timescaledb is not in shared_preload_libraries)", PLAIN_TABLES_WARNING)
         return False
-    savepoint.commit()
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
     for table, chunk in CHUNK_INTERVALS.items():
         conn.execute(
             text(

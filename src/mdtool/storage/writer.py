@@ -50,14 +50,18 @@ def write_bars(engine: Engine, bars: Iterable[Bar]) -> int:
 
 
 def write_ticks(engine: Engine, new_ticks: Iterable[Tick]) -> int:
-    """Insert ticks, ignoring ones already stored; returns how many were new."""
-    unique = _dedupe_ticks(new_ticks)
-    if not unique:
+    """Insert ticks, ignoring ones already stored; returns how many were new.
+
+    Duplicates inside the batch need no Python pass: COPY rejects them (and the batch takes the merge
+    path), and `ON CONFLICT DO NOTHING` keeps the first copy, as it does against stored rows.
+    """
+    batch = list(new_ticks)
+    if not batch:
         return 0
-    with database_errors(f"cannot store {len(unique)} ticks"), engine.begin() as conn:
+    with database_errors(f"cannot store {len(batch)} ticks"), engine.begin() as conn:
         if is_postgres(engine):
-            return _copy_or_merge(conn, TICKS_TABLE, TICK_COLUMNS, TICK_KEY, [_tick_row(t) for t in unique])
-        return _sqlite_insert_ticks(conn, unique)
+            return _copy_or_merge(conn, TICKS_TABLE, TICK_COLUMNS, TICK_KEY, [_tick_row(t) for t in batch])
+        return _sqlite_insert_ticks(conn, batch)
 
 
 def _dedupe_bars(bars: Iterable[Bar]) -> list[Bar]:
@@ -66,14 +70,6 @@ def _dedupe_bars(bars: Iterable[Bar]) -> list[Bar]:
     for bar in bars:
         latest[(bar.exchange, bar.symbol, bar.interval, bar.timestamp)] = bar
     return list(latest.values())
-
-
-def _dedupe_ticks(items: Iterable[Tick]) -> list[Tick]:
-    """First copy of each tick wins, matching `ON CONFLICT DO NOTHING` against stored rows."""
-    first: dict[tuple[Any, ...], Tick] = {}
-    for tick in items:
-        first.setdefault((tick.exchange, tick.symbol, tick.timestamp, tick.source, tick.trade_id), tick)
-    return list(first.values())
 
 
 def _bar_row(bar: Bar) -> tuple[Any, ...]:

@@ -1,0 +1,127 @@
+"""The shared backfill driver with a scripted in-memory venue (the real venues have their own tests)."""
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from mdtool.backfill import BackfillRequest, run_backfill
+from mdtool.errors import BusyError, UsageError
+from mdtool.intervals import next_open
+from mdtool.records import Bar
+from mdtool.storage.locks import series_lock
+from mdtool.storage.queries import bars_between, missing_ranges
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=100, seconds=30)
+
+
+class ScriptedVenue:
+    """A venue with one bar per minute from T0 on, pages of `page` bars; records what it was asked."""
+
+    exchange = "testvenue"
+
+    def __init__(self, page: int = 7) -> None:
+        self.page = page
+        self.request_count = 0
+        self.asked: list[tuple[datetime, datetime]] = []
+
+    def resolve_symbol(self, symbol: str) -> str:
+        if symbol.upper() != "BTCUSDT":
+            raise UsageError(f"unknown symbol {symbol}")
+        return "BTCUSDT"
+
+    def check_interval(self, interval: str) -> None:
+        if interval != "1m":
+            raise UsageError("only 1m here")
+
+    def fetch_bars(self, symbol: str, interval: str, start: datetime, end: datetime) -> Iterator[Sequence[Bar]]:
+        self.asked.append((start, end))
+        cursor = max(start, T0)
+        while cursor < end:
+            self.request_count += 1
+            page = []
+            while cursor < end and len(page) < self.page:
+                page.append(Bar(self.exchange, symbol, interval, cursor, "1", "2", "0.5", "1.5", "10"))
+                cursor = next_open(interval, cursor)
+            yield page
+
+
+def minute(i: int) -> datetime:
+    return T0 + timedelta(minutes=i)
+
+
+def test_backfill_stores_closed_bars_only_and_resumes(engine: Engine) -> None:
+    venue = ScriptedVenue()
+    summary = run_backfill(engine, venue, BackfillRequest("btcusdt", "1m", since=T0), now=NOW)
+    assert summary.bars_stored == 100  # the bar opening at minute 100 is still open
+    assert summary.end == minute(100)
+    venue2 = ScriptedVenue()
+    again = run_backfill(engine, venue2, BackfillRequest("BTCUSDT", "1m"), now=NOW + timedelta(minutes=5))
+    assert venue2.asked == [(minute(100), minute(105))]
+    assert again.bars_stored == 5
+
+
+def test_complete_range_makes_no_requests(engine: Engine) -> None:
+    run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
+    venue = ScriptedVenue()
+    summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
+    assert venue.request_count == 0 and summary.bars_stored == 0
+
+
+def test_gaps_inside_the_range_are_repaired(engine: Engine) -> None:
+    run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(10)), now=NOW)
+    run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(20), until=minute(30)), now=NOW)
+    venue = ScriptedVenue()
+    summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(40)), now=NOW)
+    assert venue.asked == [(minute(10), minute(20)), (minute(30), minute(40))]
+    assert summary.gaps_filled == 1
+    assert missing_ranges(engine, "testvenue", "BTCUSDT", "1m", minute(0), minute(40)) == []
+
+
+def test_refetch_downloads_the_whole_range(engine: Engine) -> None:
+    request = BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(20))
+    run_backfill(engine, ScriptedVenue(), request, now=NOW)
+    venue = ScriptedVenue()
+    summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(20), refetch=True), now=NOW)
+    assert venue.asked == [(minute(0), minute(20))]
+    assert summary.bars_received == 20 and summary.bars_stored == 0
+    assert len(bars_between(engine, "testvenue", "BTCUSDT", "1m", minute(0), minute(20))) == 20
+
+
+def test_cron_mode_with_nothing_stored_asks_for_since(engine: Engine) -> None:
+    with pytest.raises(UsageError, match="--since"):
+        run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m"), now=NOW)
+
+
+def test_bad_symbol_interval_and_range(engine: Engine) -> None:
+    with pytest.raises(UsageError, match="unknown symbol"):
+        run_backfill(engine, ScriptedVenue(), BackfillRequest("NOPE", "1m", since=T0), now=NOW)
+    with pytest.raises(UsageError, match="unknown interval"):
+        run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "7m", since=T0), now=NOW)
+    with pytest.raises(UsageError, match="--until"):
+        run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(5), until=minute(1)), now=NOW)
+
+
+def test_an_overlapping_run_of_the_same_series_is_refused(engine: Engine) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with series_lock(engine, "backfill testvenue BTCUSDT 1m"):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        with pytest.raises(BusyError, match="already working"):
+            run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
+    finally:
+        release.set()
+        holder.join()
+    summary = run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0, lock_wait=5), now=NOW)
+    assert summary.bars_stored == 100
