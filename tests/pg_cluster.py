@@ -6,6 +6,7 @@ cluster is tuned for speed, not durability (fsync off): it is deleted at the end
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -71,10 +72,14 @@ class PostgresCluster:
         command = ["runuser", "-u", self._user, "--", *args] if self._user else list(args)
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise RuntimeError(
+                f"{' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
 
     def start(self) -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+        self._run(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start"
+        )
 
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
@@ -83,7 +88,9 @@ class PostgresCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def admin(self) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True)
+        return psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        )
 
     def create_database(self, name: str, template: str | None = None) -> str:
         deadline = time.monotonic() + 30
@@ -100,8 +107,6 @@ class PostgresCluster:
                 time.sleep(0.05)
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):
             self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except RuntimeError:
-            pass
         shutil.rmtree(self.base, ignore_errors=True)

@@ -37,7 +37,9 @@ class ScriptedVenue:
         if interval != "1m":
             raise UsageError("only 1m here")
 
-    def fetch_bars(self, symbol: str, interval: str, start: datetime, end: datetime) -> Iterator[Sequence[Bar]]:
+    def fetch_bars(
+        self, symbol: str, interval: str, start: datetime, end: datetime
+    ) -> Iterator[Sequence[Bar]]:
         self.asked.append((start, end))
         cursor = max(start, T0)
         while cursor < end:
@@ -68,14 +70,21 @@ def test_complete_range_makes_no_requests(engine: Engine) -> None:
     run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
     venue = ScriptedVenue()
     summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
-    assert venue.request_count == 0 and summary.bars_stored == 0
+    assert venue.request_count == 0
+    assert summary.bars_stored == 0
 
 
 def test_gaps_inside_the_range_are_repaired(engine: Engine) -> None:
-    run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(10)), now=NOW)
-    run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(20), until=minute(30)), now=NOW)
+    run_backfill(
+        engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(10)), now=NOW
+    )
+    run_backfill(
+        engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(20), until=minute(30)), now=NOW
+    )
     venue = ScriptedVenue()
-    summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(40)), now=NOW)
+    summary = run_backfill(
+        engine, venue, BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(40)), now=NOW
+    )
     assert venue.asked == [(minute(10), minute(20)), (minute(30), minute(40))]
     assert summary.gaps_filled == 1
     assert missing_ranges(engine, "testvenue", "BTCUSDT", "1m", minute(0), minute(40)) == []
@@ -85,9 +94,15 @@ def test_refetch_downloads_the_whole_range(engine: Engine) -> None:
     request = BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(20))
     run_backfill(engine, ScriptedVenue(), request, now=NOW)
     venue = ScriptedVenue()
-    summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(20), refetch=True), now=NOW)
+    summary = run_backfill(
+        engine,
+        venue,
+        BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(20), refetch=True),
+        now=NOW,
+    )
     assert venue.asked == [(minute(0), minute(20))]
-    assert summary.bars_received == 20 and summary.bars_stored == 0
+    assert summary.bars_received == 20
+    assert summary.bars_stored == 0
     assert len(bars_between(engine, "testvenue", "BTCUSDT", "1m", minute(0), minute(20))) == 20
 
 
@@ -102,7 +117,12 @@ def test_bad_symbol_interval_and_range(engine: Engine) -> None:
     with pytest.raises(UsageError, match="unknown interval"):
         run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "7m", since=T0), now=NOW)
     with pytest.raises(UsageError, match="--until"):
-        run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=minute(5), until=minute(1)), now=NOW)
+        run_backfill(
+            engine,
+            ScriptedVenue(),
+            BackfillRequest("BTCUSDT", "1m", since=minute(5), until=minute(1)),
+            now=NOW,
+        )
 
 
 def test_an_overlapping_run_of_the_same_series_is_refused(engine: Engine) -> None:
@@ -123,5 +143,7 @@ def test_an_overlapping_run_of_the_same_series_is_refused(engine: Engine) -> Non
     finally:
         release.set()
         holder.join()
-    summary = run_backfill(engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0, lock_wait=5), now=NOW)
+    summary = run_backfill(
+        engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0, lock_wait=5), now=NOW
+    )
     assert summary.bars_stored == 100

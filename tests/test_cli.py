@@ -52,7 +52,12 @@ def test_dotenv_is_read(tmp_path: Path) -> None:
     ("args", "env", "code", "message"),
     [
         (("migrate",), {"MARKET_DATA_DATABASE_URL": "mysql://x/y"}, 2, "error: MARKET_DATA_DATABASE_URL"),
-        (("migrate",), {"MARKET_DATA_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"}, 1, "error: cannot reach the database"),
+        (
+            ("migrate",),
+            {"MARKET_DATA_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"},
+            1,
+            "error: cannot reach the database",
+        ),
         (("backfill", "binance", "BTCUSDT", "1m", "--since", "2024-02-30"), {}, 2, "error: --since"),
         (("backfill", "kraken", "BTCUSDT", "1m"), {}, 2, "error: Invalid value for 'source'"),
         (("stream", "binance", "BTCUSDT"), {"IBKR_PORT": "x"}, 2, "error: IBKR_PORT must be an integer"),
@@ -70,7 +75,9 @@ def test_errors_are_one_line_with_the_contracted_exit_code(
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = mdtool("--debug", "migrate", cwd=tmp_path, env={"MARKET_DATA_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
+    result = mdtool(
+        "--debug", "migrate", cwd=tmp_path, env={"MARKET_DATA_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"}
+    )
     assert result.returncode == 1
     assert "Traceback" in result.stderr
 

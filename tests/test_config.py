@@ -9,7 +9,8 @@ from mdtool.errors import ConfigError
 def test_defaults(tmp_path: Path) -> None:
     settings = load_settings({}, env_file=tmp_path / "missing.env")
     assert settings.database_url == "sqlite:///mdtool.db"
-    assert settings.ibkr_port == 4001 and settings.ibkr_client_id == 1
+    assert settings.ibkr_port == 4001
+    assert settings.ibkr_client_id == 1
     assert settings.binance_base_url == "https://api.binance.com"
     assert settings.tradingview_hmac_secret is None
 

@@ -10,10 +10,10 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def bar(**overrides: object) -> Bar:
-    values: dict[str, object] = dict(
-        exchange="binance", symbol="BTCUSDT", interval="1m", timestamp=T0,
-        open="42000.01000000", high="42001", low="41999", close="42000", volume="1.5",
-    )  # fmt: skip
+    values: dict[str, object] = {
+        "exchange": "binance", "symbol": "BTCUSDT", "interval": "1m", "timestamp": T0,
+        "open": "42000.01000000", "high": "42001", "low": "41999", "close": "42000", "volume": "1.5",
+    }  # fmt: skip
     values.update(overrides)
     return Bar(**values)  # type: ignore[arg-type]
 
@@ -57,7 +57,8 @@ def test_other_zones_are_converted_to_utc() -> None:
 
 def test_tick_validation() -> None:
     tick = Tick("binance", "BTCUSDT", T0, "trade", "1", "42000.01000000", "0.00100000", "buy")
-    assert tick.price == Decimal("42000.01") and tick.size == Decimal("0.001")
+    assert tick.price == Decimal("42000.01")
+    assert tick.size == Decimal("0.001")
     with pytest.raises(RecordError, match="negative size"):
         Tick("binance", "BTCUSDT", T0, "trade", "1", "1", "-1")
     with pytest.raises(RecordError, match="side"):

@@ -32,8 +32,12 @@ def test_gaps_at_start_middle_and_end(engine: Engine) -> None:
 def test_no_gaps_in_a_complete_range_and_whole_range_when_empty(engine: Engine) -> None:
     store_minutes(engine, list(range(10)))
     assert missing_ranges(engine, "binance", "BTCUSDT", "1m", minute(0), minute(10)) == []
-    assert missing_ranges(engine, "binance", "ETHUSDT", "1m", minute(0), minute(10)) == [(minute(0), minute(10))]
-    assert missing_ranges(engine, "binance", "BTCUSDT", "5m", minute(0), minute(10)) == [(minute(0), minute(10))]
+    assert missing_ranges(engine, "binance", "ETHUSDT", "1m", minute(0), minute(10)) == [
+        (minute(0), minute(10))
+    ]
+    assert missing_ranges(engine, "binance", "BTCUSDT", "5m", minute(0), minute(10)) == [
+        (minute(0), minute(10))
+    ]
 
 
 def test_newest_bar_time(engine: Engine) -> None:
@@ -51,5 +55,6 @@ def test_newest_numeric_trade_id_compares_numbers_not_text(engine: Engine) -> No
     assert newest_numeric_trade_id(engine, "binance", "BTCUSDT", "trade") == 11
     assert newest_numeric_trade_id(engine, "binance", "ETHUSDT", "trade") is None
     latest = latest_tick(engine, "binance", "BTCUSDT")
-    assert latest is not None and latest.trade_id == "11"
+    assert latest is not None
+    assert latest.trade_id == "11"
     assert stored_series(engine) == [("binance", "BTCUSDT")]

@@ -48,7 +48,8 @@ def test_writing_the_same_batch_twice_changes_nothing(engine: Engine) -> None:
     before = ingested(engine)
     assert write_bars(engine, bars) == 0
     assert write_ticks(engine, batch) == 0
-    assert count(engine, ohlcv) == 50 and count(engine, ticks) == 50
+    assert count(engine, ohlcv) == 50
+    assert count(engine, ticks) == 50
     assert ingested(engine) == before
 
 

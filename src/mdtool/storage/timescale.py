@@ -31,9 +31,7 @@ def ensure_hypertables(conn: Connection) -> bool:
     """Create the extension and hypertables where possible; returns False (and warns) otherwise."""
     if conn.dialect.name != "postgresql":
         return False
-    available = conn.execute(
-        text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
-    ).first()
+    available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).first()
     if available is None:
         log.warning(PLAIN_TABLES_WARNING)
         return False

@@ -93,18 +93,10 @@ def _copy_or_merge(
 ) -> int:
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
-    collided_last_time = _recent_collisions.get((str(conn.engine.url), table), False)
-    if not collided_last_time:
-        savepoint = conn.begin_nested()
-        try:
-            _copy(raw, table, columns, rows)
-        except psycopg.errors.UniqueViolation:
-            savepoint.rollback()
-        else:
-            savepoint.commit()
-            _recent_collisions[(str(conn.engine.url), table)] = False
-            return len(rows)
-    _recent_collisions[(str(conn.engine.url), table)] = True
+    state_key = (str(conn.engine.url), table)
+    if not _recent_collisions.get(state_key, False) and _try_copy(conn, raw, table, columns, rows):
+        _recent_collisions[state_key] = False
+        return len(rows)
     stage = f"mdtool_stage_{table}"
     conn.execute(
         text(
@@ -113,11 +105,27 @@ def _copy_or_merge(
         )
     )
     _copy(raw, stage, columns, rows)
-    merged = conn.execute(text(_merge_sql(table, stage, columns, key)))
-    inserted = merged.rowcount
-    if inserted == len(rows):
-        _recent_collisions[(str(conn.engine.url), table)] = False
-    return inserted
+    changed = int(conn.execute(text(_merge_sql(table, stage, columns, key))).rowcount)
+    _recent_collisions[state_key] = changed < len(rows)
+    return changed
+
+
+def _try_copy(
+    conn: Connection,
+    raw: psycopg.Connection[Any],
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> bool:
+    """COPY inside a savepoint; False (and nothing written) when a row collides with a stored one."""
+    savepoint = conn.begin_nested()
+    try:
+        _copy(raw, table, columns, rows)
+    except psycopg.errors.UniqueViolation:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 def _copy(
