@@ -22,6 +22,7 @@ from typer._click import exceptions as click_exceptions
 
 from mdtool import __version__
 from mdtool.backfill import BackfillRequest, run_backfill
+from mdtool.cli_webhook import run_serve_webhook
 from mdtool.config import load_settings
 from mdtool.errors import MdtoolError, NotAvailableError
 from mdtool.logs import configure_logging
@@ -190,9 +191,12 @@ def serve_webhook(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.", min=1)] = 1,
 ) -> None:
-    """Serve /health and the signed TradingView webhook (needs TRADINGVIEW_HMAC_SECRET)."""
-    module = _adapter("mdtool.cli_webhook", "serve-webhook")
-    raise typer.Exit(module.run_serve_webhook(host, port, workers))
+    """Serve /health and the signed TradingView webhook (needs TRADINGVIEW_HMAC_SECRET, >= 16 bytes).
+
+    POST alerts to /webhooks/tradingview with X-Signature = hex HMAC-SHA256 of the raw body. Bodies
+    above MDTOOL_WEBHOOK_MAX_BODY bytes (default 65536) get 413.
+    """
+    raise typer.Exit(run_serve_webhook(host, port, workers))
 
 
 @app.command("dtc-push")
