@@ -67,5 +67,7 @@ def test_tick_validation() -> None:
         Tick("binance", "BTCUSDT", T0, "trade", "", "1")
     with pytest.raises(RecordError, match="not a number"):
         Tick("binance", "BTCUSDT", T0, "trade", "1", "abc")
+    with pytest.raises(RecordError, match="out of range"):
+        Tick("binance", "BTCUSDT", T0, "trade", "1", "1E+200000")
     with pytest.raises(RecordError, match="finite"):
         Tick("binance", "BTCUSDT", T0, "trade", "1", "NaN")

@@ -29,6 +29,10 @@ class DatabaseError(MdtoolError):
     """The database is unreachable or refused a statement (exit 1: retrying may succeed)."""
 
 
+class RejectedDataError(DatabaseError):
+    """The database refused the data itself (out of range, invalid): retrying the same rows cannot help."""
+
+
 class ExchangeError(MdtoolError):
     """A venue answered with an error or could not be reached (exit 1)."""
 

@@ -16,6 +16,8 @@ from mdtool.errors import RecordError
 from mdtool.intervals import validate_interval
 
 SIDES = ("buy", "sell")
+MAX_DECIMAL_EXPONENT = 40
+"""No market quotes a price or size beyond 1e40 or below 1e-40; such a value is a venue bug."""
 DecimalLike = Decimal | str | int
 
 
@@ -29,6 +31,8 @@ def to_decimal(value: DecimalLike, name: str) -> Decimal:
         raise RecordError(f"{name} is not a number: {value!r}") from None
     if not number.is_finite():
         raise RecordError(f"{name} must be finite, got {value!r}")
+    if not number.is_zero() and not -MAX_DECIMAL_EXPONENT <= number.adjusted() <= MAX_DECIMAL_EXPONENT:
+        raise RecordError(f"{name} is out of range: {value!r}")
     return normalize_decimal(number)
 
 

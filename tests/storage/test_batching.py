@@ -70,3 +70,15 @@ def test_database_outage_keeps_everything_and_recovers(own_cluster: PostgresClus
     assert writer.healthy
     assert stored(engine) == 501
     engine.dispose()
+
+
+def test_a_record_the_database_refuses_is_set_aside_and_the_rest_is_stored(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    poison = Tick("binance", "BTCUSDT", T0, "trade", "poi\x00son", "1", "1")  # PostgreSQL text has no NUL
+    with BatchingWriter(engine, max_batch=1000, flush_interval=0.02) as writer:
+        done = writer.submit_many([*(tick(i) for i in range(40)), poison, *(tick(i) for i in range(40, 80))])
+        done.result(timeout=30)
+        writer.submit(tick(80)).result(timeout=30)
+    assert writer.stats.rejected == 1
+    assert stored(engine) == 81
+    engine.dispose()

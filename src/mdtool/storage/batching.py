@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from mdtool.errors import DatabaseError
+from mdtool.errors import DatabaseError, RejectedDataError
 from mdtool.records import Bar, Tick
 from mdtool.storage.writer import write_bars, write_ticks
 
@@ -43,6 +43,7 @@ class WriterStats:
     flushes: int = 0
     failures: int = 0
     spooled: int = 0
+    rejected: int = 0
     last_error: str = ""
     last_commit_lag: float = 0.0
 
@@ -167,7 +168,7 @@ class BatchingWriter:
                 if batch is None:
                     return
             try:
-                self._write(batch)
+                self._write_isolating_rejects(batch)
             except DatabaseError as error:
                 self._record_failure(error)
                 if self._wait_before_retry(delay):
@@ -195,6 +196,35 @@ class BatchingWriter:
                     return None
                 else:
                     self._cond.wait()
+
+    def _write_isolating_rejects(self, batch: list[tuple[Record, float]]) -> None:
+        """Write a batch; when the database refuses some rows for good, bisect to find them, store the
+        rest, and set the refused ones aside (logged and kept in a rejects file), so one bad record can
+        neither block the writer forever nor take its batch down with it."""
+        try:
+            self._write(batch)
+            return
+        except RejectedDataError as error:
+            refused: Exception = error
+        except DatabaseError:
+            raise
+        except Exception as error:  # a value the driver cannot adapt is refused like bad data
+            refused = error
+        if len(batch) == 1:
+            self._reject(batch[0][0], refused)
+            return
+        middle = len(batch) // 2
+        self._write_isolating_rejects(batch[:middle])
+        self._write_isolating_rejects(batch[middle:])
+
+    def _reject(self, record: Record, error: Exception) -> None:
+        self.stats.rejected += 1
+        if self._spool_dir is None:
+            self._spool_dir = Path(tempfile.mkdtemp(prefix="mdtool-spool-"))
+        path = self._spool_dir / "rejected.pickle-stream"
+        with path.open("ab") as handle:
+            pickle.dump(record, handle)
+        log.error("the database refused a record for good (kept in %s): %s: %r", path, error, record)
 
     def _write(self, batch: list[tuple[Record, float]]) -> None:
         records = [record for record, _ in batch]

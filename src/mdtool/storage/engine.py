@@ -16,7 +16,7 @@ import sqlalchemy
 from sqlalchemy import Engine, event, exc, text
 
 from mdtool.config import validate_database_url
-from mdtool.errors import DatabaseError
+from mdtool.errors import DatabaseError, RejectedDataError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def database_errors(action: str) -> Iterator[None]:
     """Re-raise SQLAlchemy/driver failures as `DatabaseError("<action>: <reason>")`."""
     try:
         yield
+    except (exc.DataError, exc.IntegrityError) as error:
+        raise RejectedDataError(f"{action}: {describe_error(error)}") from error
     except exc.SQLAlchemyError as error:
         raise DatabaseError(f"{action}: {describe_error(error)}") from error
 
