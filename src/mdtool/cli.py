@@ -21,6 +21,7 @@ from rich.console import Console
 from typer._click import exceptions as click_exceptions
 
 from mdtool import __version__
+from mdtool.adapters import ibkr
 from mdtool.backfill import BackfillRequest, run_backfill
 from mdtool.cli_webhook import run_serve_webhook
 from mdtool.config import load_settings
@@ -28,7 +29,7 @@ from mdtool.errors import MdtoolError, NotAvailableError
 from mdtool.logs import configure_logging
 from mdtool.migrate import upgrade
 from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
-from mdtool.sources import StreamStatus
+from mdtool.sources import BarSource, StreamStatus
 from mdtool.storage.batching import BatchingWriter
 from mdtool.storage.engine import create_engine, warn_if_plain_postgres
 from mdtool.stream import run_stream
@@ -131,20 +132,23 @@ def backfill(
         lock_wait=wait_for_lock,
     )
     settings = load_settings()
+    bar_source: BarSource
     if source is Source.binance:
         bar_source = _adapter("mdtool.adapters.binance", "binance backfill").make_bar_source(settings)
     else:
-        ibkr = _adapter("mdtool.adapters.ibkr", "ibkr backfill")
         spec = ibkr.ContractSpec(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry,
             what_to_show=what_to_show, use_rth=rth,
         )  # fmt: skip
         bar_source = ibkr.make_bar_source(settings, spec)
     engine = create_engine(settings.database_url)
-    warn_if_plain_postgres(engine)
     progress: BackfillProgress = RichBackfillProgress(stderr) if stderr.is_terminal else LogBackfillProgress()
-    summary = run_backfill(engine, bar_source, request, progress)
-    engine.dispose()
+    try:
+        warn_if_plain_postgres(engine)
+        summary = run_backfill(engine, bar_source, request, progress)
+    finally:
+        bar_source.close()
+        engine.dispose()
     stdout.print(summary.line(), highlight=False)
 
 
@@ -174,7 +178,6 @@ def stream(
 
         tick_stream = binance.make_tick_stream(settings, last_trade_id)
     else:
-        ibkr = _adapter("mdtool.adapters.ibkr", "ibkr stream")
         spec = ibkr.ContractSpec(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry
         )

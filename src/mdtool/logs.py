@@ -22,3 +22,5 @@ def configure_logging(debug: bool, console: Console) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     logging.getLogger("mdtool").setLevel(logging.DEBUG if debug else logging.INFO)
+    # ib_async logs every IB error and each failed connect attempt itself; the adapter reports them once.
+    logging.getLogger("ib_async").setLevel(logging.DEBUG if debug else logging.CRITICAL)

@@ -36,6 +36,9 @@ class BarSource(Protocol):
     ) -> Iterator[Sequence[Bar]]:
         """Closed bars opening in [start, end), in ascending batches; ends when the venue has no more."""
 
+    def close(self) -> None:
+        """Release connections and threads (idempotent); the CLI calls it when the backfill ends."""
+
 
 TickSink = Callable[[Tick], None]
 
