@@ -21,13 +21,13 @@ from rich.console import Console
 from typer._click import exceptions as click_exceptions
 
 from mdtool import __version__
-from mdtool.adapters import ibkr
+from mdtool.adapters import binance, ibkr
 from mdtool.backfill import BackfillRequest, run_backfill
 from mdtool.cli_webhook import run_serve_webhook
 from mdtool.config import load_settings
 from mdtool.errors import MdtoolError, NotAvailableError
 from mdtool.logs import configure_logging
-from mdtool.migrate import upgrade
+from mdtool.migrate import ensure_schema, upgrade
 from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
 from mdtool.sources import BarSource, StreamStatus
 from mdtool.storage.batching import BatchingWriter
@@ -134,13 +134,14 @@ def backfill(
     settings = load_settings()
     bar_source: BarSource
     if source is Source.binance:
-        bar_source = _adapter("mdtool.adapters.binance", "binance backfill").make_bar_source(settings)
+        bar_source = binance.make_bar_source(settings)
     else:
         spec = ibkr.ContractSpec(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry,
             what_to_show=what_to_show, use_rth=rth,
         )  # fmt: skip
         bar_source = ibkr.make_bar_source(settings, spec)
+    ensure_schema(settings.database_url)
     engine = create_engine(settings.database_url)
     progress: BackfillProgress = RichBackfillProgress(stderr) if stderr.is_terminal else LogBackfillProgress()
     try:
@@ -166,11 +167,11 @@ def stream(
 ) -> None:
     """Store live trades until SIGINT/SIGTERM, which flush what is buffered and exit 0. Reconnects itself."""
     settings = load_settings()
+    ensure_schema(settings.database_url)
     engine = create_engine(settings.database_url)
     warn_if_plain_postgres(engine)
     tick_stream: Any
     if source is Source.binance:
-        binance = _adapter("mdtool.adapters.binance", "binance stream")
         from mdtool.storage.queries import newest_numeric_trade_id
 
         def last_trade_id(symbol: str) -> int | None:

@@ -72,3 +72,28 @@ def upgrade(database_url: str) -> str:
     else:
         log.info("schema upgraded from %s to %s", before or "empty", after)
     return after or ""
+
+
+def ensure_schema(database_url: str) -> None:
+    """Make sure the tables exist before a command writes.
+
+    The embedded SQLite default is migrated on first use, so the quick start is one command; a server
+    database is never changed behind the operator's back: it gets a clear error pointing at `migrate`.
+    """
+    engine = create_engine(database_url)
+    try:
+        check_connection(engine)
+        current = current_revision(engine)
+        is_sqlite = engine.dialect.name == "sqlite"
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if current == head:
+        return
+    if is_sqlite:
+        log.info("migrating %s to schema revision %s", database_url, head)
+        upgrade(database_url)
+        return
+    raise MdtoolError(
+        f"the database schema is at revision {current or 'none'}, not {head}: run `mdtool migrate` first"
+    )

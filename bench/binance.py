@@ -1,0 +1,174 @@
+"""Binance end to end against the local fake (no rate limit) into TimescaleDB.
+
+    .venv/bin/python bench/binance.py [--days 365] [--pages-in-flight 1] [--stream-seconds 20]
+                                      [--trade-rate 20000] [--database-url postgresql://...]
+
+(a) backfill: one year of 1m bars (525,600) through `run_backfill` with the Binance bar source, so
+    paging, parsing, pacing and the COPY writer are all included; prints bars/s (target >= 50,000).
+(b) stream: the fake publishes `--trade-rate` trades/s on the combined stream; `BinanceTradeStream`
+    feeds a `BatchingWriter`; prints the sustained stored trades/s and the p50/p99 receive-to-commit lag
+    (target >= 20,000 trades/s, p99 < 1 s), plus the exchange-time-to-commit lag.
+
+The fake runs in its own process so it does not share our GIL. Without `--database-url` a throw-away
+TimescaleDB cluster is started (tests/pg_cluster.py). Not a test: no asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# Run as a script, this file's directory comes first on sys.path and `bench/binance.py` would shadow
+# the binance-connector package; the repository root is needed for `tests.*`.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402 - after the sys.path fix above
+
+from mdtool.adapters.binance import BinanceBarSource, BinanceRest, BinanceTradeStream  # noqa: E402 - after the sys.path fix above
+from mdtool.backfill import BackfillRequest, run_backfill  # noqa: E402 - after the sys.path fix above
+from mdtool.migrate import upgrade  # noqa: E402 - after the sys.path fix above
+from mdtool.records import Bar, Tick  # noqa: E402 - after the sys.path fix above
+from mdtool.sources import StreamStatus  # noqa: E402 - after the sys.path fix above
+from mdtool.storage.batching import BatchingWriter  # noqa: E402 - after the sys.path fix above
+from mdtool.storage.engine import create_engine  # noqa: E402 - after the sys.path fix above
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_fake(port: int, trade_rate: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.binance", "--port", str(port), "--trade-rate", str(trade_rate)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "fake binance on ..." once it listens
+    return proc
+
+
+def bench_backfill(url: str, days: int, pages_in_flight: int) -> None:
+    port = free_port()
+    fake = start_fake(port, 0)
+    try:
+        engine = create_engine(url)
+        source = BinanceBarSource(BinanceRest(f"http://127.0.0.1:{port}"), pages_in_flight=pages_in_flight)
+        since = datetime(2025, 1, 1, tzinfo=UTC)
+        request = BackfillRequest("BTCUSDT", "1m", since=since, until=since + timedelta(days=days))
+        started = time.perf_counter()
+        try:
+            summary = run_backfill(engine, source, request)
+        finally:
+            source.close()
+        elapsed = time.perf_counter() - started
+        print(f"(a) backfill: {summary.line()}")
+        print(
+            f"    {summary.bars_stored:,} bars in {elapsed:.1f} s = {summary.bars_stored / elapsed:,.0f} bars/s"
+        )
+        engine.dispose()
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+
+
+def bench_stream(url: str, seconds: float, rate: float) -> None:
+    port = free_port()
+    fake = start_fake(port, rate)
+    engine = create_engine(url)
+    received: dict[str, float] = {}
+    lags: list[float] = []
+    event_lags: list[float] = []
+    counted = threading.Event()
+
+    def committed(records: object) -> None:
+        now = time.time()
+        for record in records:  # type: ignore[attr-defined]
+            if isinstance(record, Tick) and counted.is_set():
+                lags.append(now - received.pop(record.trade_id, now))
+                event_lags.append(now - record.timestamp.timestamp())
+
+    writer = BatchingWriter(engine, on_commit=committed).start()
+
+    def sink(tick: Tick | Bar) -> None:
+        received[tick.trade_id] = time.time()  # type: ignore[union-attr]
+        writer.put(tick)
+
+    stream = BinanceTradeStream(
+        BinanceRest(f"http://127.0.0.1:{port}"), f"ws://127.0.0.1:{port}", lambda _s: None
+    )
+    stop = threading.Event()
+    status = StreamStatus()
+    reader = threading.Thread(target=stream.run, args=(["BTCUSDT"], sink, stop, status), daemon=True)
+    reader.start()
+    try:
+        time.sleep(2)  # warm-up: connect, subscribe, first batches
+        counted.set()
+        stored_before, started = writer.stats.stored, time.perf_counter()
+        time.sleep(seconds)
+        stored = writer.stats.stored - stored_before
+        elapsed = time.perf_counter() - started
+        stop.set()
+        reader.join(timeout=10)
+        writer.close(timeout=30)
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+        engine.dispose()
+    lags.sort()
+    event_lags.sort()
+    print(
+        f"(b) stream: offered {rate:,.0f} trades/s for {elapsed:.0f} s; stored {stored / elapsed:,.0f} trades/s"
+    )
+    if lags:
+        p99 = lags[int(len(lags) * 0.99) - 1]
+        print(
+            f"    receive-to-commit lag: p50 {statistics.median(lags) * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms over {len(lags):,} trades"
+        )
+        e99 = event_lags[int(len(event_lags) * 0.99) - 1]
+        print(
+            f"    exchange-time-to-commit lag: p50 {statistics.median(event_lags) * 1000:.0f} ms, p99 {e99 * 1000:.0f} ms"
+        )
+    print(
+        f"    reconnects {status.reconnects}, gap-filled {status.gaps_filled}, trades seen {status.trades:,}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--pages-in-flight", type=int, default=1, help="concurrent klines requests")
+    parser.add_argument("--stream-seconds", type=float, default=20.0)
+    parser.add_argument("--trade-rate", type=float, default=20_000.0)
+    parser.add_argument("--database-url", help="an existing migrated database (default: a fresh cluster)")
+    parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--skip-stream", action="store_true")
+    args = parser.parse_args()
+    cluster = None if args.database_url else PostgresCluster()
+    try:
+        if cluster is not None:
+            url = cluster.create_database("bench_binance")
+            upgrade(url)
+        else:
+            url = args.database_url
+        if not args.skip_backfill:
+            bench_backfill(url, args.days, args.pages_in_flight)
+        if not args.skip_stream:
+            bench_stream(url, args.stream_seconds, args.trade_rate)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""End to end: the `mdtool` command against the fake exchange, as cron and a user would run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import create_engine, text
+from tests.fakes.binance import FakeBinance
+
+SPAN = ["--since", "2026-01-01", "--until", "2026-02-01"]  # 744 hourly bars
+
+
+def mdtool(
+    fake: FakeBinance, db_url: str, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mdtool", *args],
+        env=environment(fake, db_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def environment(fake: FakeBinance, db_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MARKET_DATA_DATABASE_URL": db_url,
+        "BINANCE_BASE_URL": fake.base_url,
+        "BINANCE_STREAM_URL": fake.stream_url,
+    }
+
+
+def scalar(db_url: str, sql: str) -> int:
+    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def execute(db_url: str, sql: str) -> None:
+    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+BARS = "SELECT count(*) FROM market_data_ohlcv WHERE exchange = 'binance' AND symbol = 'BTCUSDT'"
+
+
+def test_backfill_resume_and_gap_repair(fake: FakeBinance, sqlite_url: str) -> None:
+    first = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h", *SPAN)
+    assert first.returncode == 0, first.stderr
+    assert scalar(sqlite_url, BARS) == 744
+    klines = fake.request_count("/api/v3/klines")
+
+    again = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h", *SPAN)
+    assert again.returncode == 0, again.stderr
+    assert fake.request_count("/api/v3/klines") == klines, "a complete range needs no klines requests"
+
+    execute(
+        sqlite_url,
+        "DELETE FROM market_data_ohlcv WHERE timestamp >= '2026-01-10' AND timestamp < '2026-01-11'",
+    )
+    assert scalar(sqlite_url, BARS) == 720
+    repair = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h", *SPAN)
+    assert repair.returncode == 0, repair.stderr
+    assert scalar(sqlite_url, BARS) == 744
+    assert fake.request_count("/api/v3/klines") == klines + 1
+    assert fake.violations == 0
+
+    feb_1 = 1769904000000  # 2026-02-01T00:00Z, the bar after the newest stored one
+    seen = len(fake.requests)
+    hours_before = int(time.time() // 3600)
+    cron = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h")  # no --since: resume
+    hours_after = int(time.time() // 3600)
+    assert cron.returncode == 0, cron.stderr
+    resumed = [params for _, path, params, _ in fake.requests[seen:] if path == "/api/v3/klines"]
+    assert int(resumed[0]["startTime"]) == feb_1
+    closed_since_feb = {hours - feb_1 // 3_600_000 for hours in (hours_before, hours_after)}
+    assert scalar(sqlite_url, BARS) - 744 in closed_since_feb
+
+
+def test_usage_errors_exit_2(fake: FakeBinance, sqlite_url: str) -> None:
+    unknown = mdtool(fake, sqlite_url, "backfill", "binance", "NOPEUSDT", "1h", *SPAN)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "NOPEUSDT" in unknown.stderr
+    assert mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "2m", *SPAN).returncode == 2
+    cron = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1d")
+    assert cron.returncode == 2
+    assert "--since" in cron.stderr
+
+
+def test_ban_exits_1(fake: FakeBinance, sqlite_url: str) -> None:
+    fake.inject(418, retry_after=300)
+    banned = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h", *SPAN)
+    assert banned.returncode == 1
+    assert "banned" in banned.stderr
+
+
+@pytest.mark.postgres
+def test_overlapping_runs_on_timescaledb(fake: FakeBinance, pg_url: str) -> None:
+    span = ["--since", "2025-01-01", "--until", "2025-03-01"]  # 84,960 one-minute bars
+    env = environment(fake, pg_url)
+    command = [sys.executable, "-m", "mdtool", "backfill", "binance", "BTCUSDT", "1m", *span]
+    runs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(run.wait(timeout=120), run.communicate(timeout=10)[1]) for run in runs]
+    assert any(code == 0 for code, _ in results), results
+    for code, err in results:
+        assert code in (0, 1), err  # the loser either waited and found nothing to do, or refused clearly
+    assert scalar(pg_url, BARS) == 84_960
+    finished = mdtool(fake, pg_url, "backfill", "binance", "BTCUSDT", "1m", *span)
+    assert finished.returncode == 0, finished.stderr
+    assert scalar(pg_url, BARS) == 84_960
+
+
+TICKS = "SELECT count(*) FROM market_data_ticks WHERE exchange = 'binance' AND symbol = 'BTCUSDT'"
+
+
+def start_stream(fake: FakeBinance, db_url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mdtool", "stream", "binance", "BTCUSDT"],
+        env=environment(fake, db_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return err
+
+
+def stored_ids(db_url: str) -> list[int]:
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(text("SELECT trade_id FROM market_data_ticks WHERE symbol = 'BTCUSDT'"))
+            return sorted(int(value) for (value,) in rows)
+    finally:
+        engine.dispose()
+
+
+def test_stream_drop_restart_and_sigint_leave_no_holes(fake: FakeBinance, sqlite_url: str) -> None:
+    fake.emit("BTCUSDT", 30)  # history before the first run; nothing stored yet, so it starts live
+    proc = start_stream(fake, sqlite_url)
+    try:
+        wait_for(lambda: fake.subscribed("btcusdt@trade"), what="subscription")
+        fake.emit("BTCUSDT", 50)
+        wait_for(lambda: scalar(sqlite_url, TICKS) == 50, what="50 stored trades")
+        fake.drop()
+        fake.emit("BTCUSDT", 20)  # only REST can deliver these
+        wait_for(lambda: fake.subscribed("btcusdt@trade"), what="resubscription")
+        fake.emit("BTCUSDT", 10)
+        wait_for(lambda: scalar(sqlite_url, TICKS) == 80, what="80 stored trades")
+    finally:
+        interrupt(proc)
+
+    fake.emit("BTCUSDT", 15)  # while mdtool is not running
+    proc = start_stream(fake, sqlite_url)
+    try:
+        wait_for(lambda: fake.subscribed("btcusdt@trade"), what="subscription after restart")
+        fake.emit("BTCUSDT", 5)
+        wait_for(lambda: scalar(sqlite_url, TICKS) == 100, what="100 stored trades")
+    finally:
+        interrupt(proc)
+    assert stored_ids(sqlite_url) == list(range(31, 131))
