@@ -115,7 +115,11 @@ def test_alembic_upgrade_head_works_from_the_repository(tmp_path: Path) -> None:
     assert db.exists()
 
 
-def test_an_unmigrated_server_database_is_refused_with_a_pointer_to_migrate(pg_empty_url: str, tmp_path: Path) -> None:
-    result = mdtool("stream", "binance", "BTCUSDT", cwd=tmp_path, env={"MARKET_DATA_DATABASE_URL": pg_empty_url})
+def test_an_unmigrated_server_database_is_refused_with_a_pointer_to_migrate(
+    pg_empty_url: str, tmp_path: Path
+) -> None:
+    result = mdtool(
+        "stream", "binance", "BTCUSDT", cwd=tmp_path, env={"MARKET_DATA_DATABASE_URL": pg_empty_url}
+    )
     assert result.returncode == 1
     assert result.stderr.strip().endswith("run `mdtool migrate` first")

@@ -6,12 +6,10 @@ exit code DESIGN.md fixes; a traceback appears only with `--debug` or `MDTOOL_DE
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
 from enum import StrEnum
-from types import ModuleType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -23,9 +21,10 @@ from typer._click import exceptions as click_exceptions
 from mdtool import __version__
 from mdtool.adapters import binance, ibkr
 from mdtool.backfill import BackfillRequest, run_backfill
+from mdtool.cli_dtc import run_dtc_push
 from mdtool.cli_webhook import run_serve_webhook
 from mdtool.config import load_settings
-from mdtool.errors import MdtoolError, NotAvailableError
+from mdtool.errors import MdtoolError
 from mdtool.logs import configure_logging
 from mdtool.migrate import ensure_schema, upgrade
 from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
@@ -209,19 +208,12 @@ def dtc_push(
     username: Annotated[str | None, typer.Option(help="Require this logon username.")] = None,
     password: Annotated[str | None, typer.Option(help="Require this logon password.")] = None,
 ) -> None:
-    """Serve stored bars and live ticks to Sierra Chart (or any DTC client) over the DTC protocol."""
-    module = _adapter("mdtool.cli_dtc", "dtc-push")
-    raise typer.Exit(module.run_dtc_push(listen, username, password))
+    """Serve stored bars and live ticks to Sierra Chart (or any DTC client) over the DTC protocol.
 
-
-def _adapter(module: str, feature: str) -> ModuleType:
-    """Import an optional part; one that this version does not ship is a usage error, not a traceback."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name and module.startswith(error.name):
-            raise NotAvailableError(f"{feature} is not available yet in mdtool {__version__}") from None
-        raise
+    Encodings: binary, JSON, compact JSON. Address a series as Symbol BTCUSDT with Exchange binance.
+    Subscriptions get a snapshot, then every newly stored tick within 250 ms of its commit.
+    """
+    raise typer.Exit(run_dtc_push(listen, username, password))
 
 
 def _status_printer() -> Any:

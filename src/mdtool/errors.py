@@ -21,10 +21,6 @@ class ConfigError(UsageError):
     """A malformed environment variable or `.env` value (exit 2: the invocation is wrong)."""
 
 
-class NotAvailableError(UsageError):
-    """A command or source that this version does not provide yet."""
-
-
 class DatabaseError(MdtoolError):
     """The database is unreachable or refused a statement (exit 1: retrying may succeed)."""
 

@@ -1,0 +1,258 @@
+"""Database reads the DTC server needs and `storage.queries` does not offer.
+
+These return light tuples rather than `Bar`/`Tick` records: they feed a wire encoder at high rate, and
+re-validating every stored row on the way out would cost more than encoding it. All functions block;
+the server calls them through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine, Float, cast, func, literal, select, text, tuple_, union_all
+
+from mdtool.storage.engine import database_errors, is_postgres
+from mdtool.storage.schema import ohlcv, ticks
+
+MAX_PRICE_PLACES = 9
+Series = tuple[str, str]  # (exchange, symbol)
+TickKey = tuple[datetime, str, str]  # (timestamp, source, trade_id) within one series
+
+
+class StoredTick(NamedTuple):
+    """A polled tick; a named tuple because polls build tens of thousands of them per second."""
+
+    key: TickKey
+    ingested_at: datetime
+    price: float
+    size: float | None
+    side: str | None
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.key[0]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """What a MARKET_DATA_SNAPSHOT can say about a series; None = unknown (sent as unset)."""
+
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    volume: float | None = None
+    trades: int | None = None
+    last_price: float | None = None
+    last_size: float | None = None
+    last_time: datetime | None = None
+
+
+def series_exists(engine: Engine, exchange: str, symbol: str) -> bool:
+    """Whether any bar or tick of the series is stored (a primary-key prefix lookup on each table)."""
+    in_ticks = select(literal(1)).where(ticks.c.exchange == exchange, ticks.c.symbol == symbol).limit(1)
+    in_bars = select(literal(1)).where(ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol).limit(1)
+    with database_errors("cannot look up a series"), engine.connect() as conn:
+        return conn.execute(in_ticks).first() is not None or conn.execute(in_bars).first() is not None
+
+
+def exchanges_of(engine: Engine, symbol: str) -> list[str]:
+    """Exchanges that store `symbol`, for clients that leave the Exchange field empty."""
+    query = union_all(
+        select(ticks.c.exchange).where(ticks.c.symbol == symbol).distinct(),
+        select(ohlcv.c.exchange).where(ohlcv.c.symbol == symbol).distinct(),
+    )
+    with database_errors("cannot look up a symbol"), engine.connect() as conn:
+        return sorted({row[0] for row in conn.execute(query)})
+
+
+def price_places(engine: Engine, exchange: str, symbol: str, sample: int = 200) -> int:
+    """Decimal places of the recent prices, to tell the client how to display and round them."""
+    recent_ticks = (
+        select(ticks.c.price)
+        .where(ticks.c.exchange == exchange, ticks.c.symbol == symbol)
+        .order_by(ticks.c.timestamp.desc())
+        .limit(sample)
+    )
+    recent_bars = (
+        select(ohlcv.c.close)
+        .where(ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol)
+        .order_by(ohlcv.c.timestamp.desc())
+        .limit(sample)
+    )
+    with database_errors("cannot read recent prices"), engine.connect() as conn:
+        prices = [row[0] for row in conn.execute(recent_ticks)] + [
+            row[0] for row in conn.execute(recent_bars)
+        ]
+    places = [-exponent for p in prices if isinstance(exponent := p.as_tuple().exponent, int)]
+    return min(max([0, *places]), MAX_PRICE_PLACES)
+
+
+def session_summary(engine: Engine, exchange: str, symbol: str, session_start: datetime) -> SessionSummary:
+    """Today's session from the stored ticks, and the last stored trade (or bar close)."""
+    series = (ticks.c.exchange == exchange, ticks.c.symbol == symbol)
+    price, size = cast(ticks.c.price, Float), cast(ticks.c.size, Float)
+    today = (*series, ticks.c.timestamp >= session_start)
+    aggregate = select(func.max(price), func.min(price), func.sum(size), func.count()).where(*today)
+    first = select(ticks.c.price).where(*today).order_by(ticks.c.timestamp, ticks.c.trade_id).limit(1)
+    last = (
+        select(ticks.c.price, ticks.c.size, ticks.c.timestamp)
+        .where(*series)
+        .order_by(ticks.c.timestamp.desc(), ticks.c.trade_id.desc())
+        .limit(1)
+    )
+    last_bar = (
+        select(ohlcv.c.close, ohlcv.c.timestamp)
+        .where(ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol)
+        .order_by(ohlcv.c.timestamp.desc())
+        .limit(1)
+    )
+    with database_errors("cannot read the market data snapshot"), engine.connect() as conn:
+        high, low, volume, count = conn.execute(aggregate).one()
+        opening = conn.execute(first).scalar()
+        last_tick = conn.execute(last).first()
+        bar = conn.execute(last_bar).first() if last_tick is None else None
+    summary = SessionSummary(
+        open=_float(opening),
+        high=_float(high),
+        low=_float(low),
+        volume=_float(volume) if count else None,
+        trades=int(count) if count else None,
+    )
+    if last_tick is not None:
+        return _with_last(summary, last_tick[0], last_tick[1], last_tick[2])
+    if bar is not None:
+        return _with_last(summary, bar[0], None, bar[1])
+    return summary
+
+
+def newest_ingested(engine: Engine, exchange: str, symbol: str) -> datetime | None:
+    query = select(func.max(ticks.c.ingested_at)).where(
+        ticks.c.exchange == exchange, ticks.c.symbol == symbol
+    )
+    with database_errors("cannot read the newest tick"), engine.connect() as conn:
+        value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TickPoll:
+    """New rows, and the write horizon: every row not yet visible will have `ingested_at >= horizon`.
+
+    `horizon` is None where the database cannot tell (SQLite, or a PostgreSQL role that may not see
+    other sessions' transactions); the caller then falls back to a fixed overlap.
+    """
+
+    rows: list[StoredTick]
+    horizon: datetime | None
+
+
+# `ingested_at` defaults to now(), the writing transaction's start: the oldest open transaction of any
+# other client bounds what may still appear. Read before the ticks, so nothing slips between the two.
+_WRITE_HORIZON = text(
+    "SELECT LEAST(now(), min(xact_start) FILTER (WHERE state <> 'idle')), bool_or(state IS NULL) "
+    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND backend_type = 'client backend'"
+)
+
+
+def ticks_ingested_since(engine: Engine, exchange: str, symbol: str, since: datetime | None) -> TickPoll:
+    """Ticks of a series stored at or after `since` (all when None), in event-time order."""
+    query = select(
+        ticks.c.timestamp,
+        ticks.c.source,
+        ticks.c.trade_id,
+        ticks.c.ingested_at,
+        cast(ticks.c.price, Float),  # the wire carries doubles: skip exact-decimal decoding at high rates
+        cast(ticks.c.size, Float),
+        ticks.c.side,
+    ).where(ticks.c.exchange == exchange, ticks.c.symbol == symbol)
+    if since is not None:
+        query = query.where(ticks.c.ingested_at >= since)
+    query = query.order_by(ticks.c.timestamp, ticks.c.source, ticks.c.trade_id)
+    horizon: datetime | None = None
+    with database_errors("cannot poll new ticks"), engine.connect() as conn:
+        if is_postgres(engine):
+            oldest, hidden = conn.execute(_WRITE_HORIZON).one()
+            horizon = None if hidden else oldest.astimezone(UTC)
+        rows = [StoredTick((r[0], r[1], r[2]), r[3], r[4], r[5], r[6]) for r in conn.execute(query).all()]
+    return TickPoll(rows, horizon)
+
+
+def bar_page(
+    engine: Engine,
+    series: Series,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Up to `limit` bars opening in [start, end), oldest first: (timestamp, o, h, l, c, volume, trades)."""
+    query = (
+        select(
+            ohlcv.c.timestamp,
+            ohlcv.c.open,
+            ohlcv.c.high,
+            ohlcv.c.low,
+            ohlcv.c.close,
+            ohlcv.c.volume,
+            ohlcv.c.trade_count,
+        )
+        .where(
+            ohlcv.c.exchange == series[0],
+            ohlcv.c.symbol == series[1],
+            ohlcv.c.interval == interval,
+            ohlcv.c.timestamp >= start,
+            ohlcv.c.timestamp < end,
+        )
+        .order_by(ohlcv.c.timestamp)
+        .limit(limit)
+    )
+    with database_errors("cannot read bars"), engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
+def tick_page(
+    engine: Engine,
+    series: Series,
+    start: datetime,
+    end: datetime,
+    after: TickKey | None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Up to `limit` ticks in [start, end) after key `after`, oldest first.
+
+    Rows are (timestamp, source, trade_id, price, size, side); the key makes paging exact even when many
+    trades share a timestamp.
+    """
+    query = select(
+        ticks.c.timestamp, ticks.c.source, ticks.c.trade_id, ticks.c.price, ticks.c.size, ticks.c.side
+    ).where(
+        ticks.c.exchange == series[0],
+        ticks.c.symbol == series[1],
+        ticks.c.timestamp >= start,
+        ticks.c.timestamp < end,
+    )
+    if after is not None:
+        query = query.where(tuple_(ticks.c.timestamp, ticks.c.source, ticks.c.trade_id) > tuple_(*after))
+    query = query.order_by(ticks.c.timestamp, ticks.c.source, ticks.c.trade_id).limit(limit)
+    with database_errors("cannot read ticks"), engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _with_last(summary: SessionSummary, price: Any, size: Any, moment: datetime) -> SessionSummary:
+    return SessionSummary(
+        open=summary.open,
+        high=summary.high,
+        low=summary.low,
+        volume=summary.volume,
+        trades=summary.trades,
+        last_price=_float(price),
+        last_size=_float(size),
+        last_time=moment,
+    )

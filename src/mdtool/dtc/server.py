@@ -1,0 +1,71 @@
+"""The DTC listener: accepts TCP clients and runs one `Session` each, sharing one `TickHub`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from sqlalchemy import Engine
+
+from mdtool.dtc.live import TickHub
+from mdtool.dtc.session import ServerConfig, Session
+
+log = logging.getLogger(__name__)
+
+
+class DtcServer:
+    def __init__(
+        self, engine: Engine, config: ServerConfig | None = None, hub: TickHub | None = None
+    ) -> None:
+        self._engine = engine
+        self._config = config or ServerConfig()
+        self.hub = hub or TickHub(engine)
+        self._server: asyncio.Server | None = None
+        self._sessions: dict[Session, asyncio.Task[None]] = {}
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listen; returns the bound address (port 0 picks a free one)."""
+        self._server = await asyncio.start_server(self._accept, host, port)
+        bound = self._server.sockets[0].getsockname()
+        log.info("DTC server listening on %s:%s", bound[0], bound[1])
+        return bound[0], bound[1]
+
+    async def close(self, reason: str = "server shutting down") -> None:
+        """Stop listening, log every client off, and wait for their sessions to end."""
+        if self._server is not None:
+            self._server.close()
+        for session in list(self._sessions):
+            await session.logoff(reason)
+        tasks = list(self._sessions.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.hub.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = Session(reader, writer, self._engine, self.hub, self._config)
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions[session] = task
+        try:
+            await session.run()
+        finally:
+            self._sessions.pop(session, None)
+
+
+async def serve(engine: Engine, host: str, port: int, config: ServerConfig, stop: asyncio.Event) -> None:
+    """Run a server until `stop` is set, then shut it down cleanly."""
+    server = DtcServer(engine, config)
+    await server.start(host, port)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
