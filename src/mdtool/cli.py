@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -28,10 +28,10 @@ from mdtool.errors import MdtoolError
 from mdtool.logs import configure_logging
 from mdtool.migrate import ensure_schema, upgrade
 from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
-from mdtool.sources import BarSource, StreamStatus
-from mdtool.storage.batching import BatchingWriter
+from mdtool.sources import BarSource, TickStream
 from mdtool.storage.engine import create_engine, warn_if_plain_postgres
 from mdtool.stream import run_stream
+from mdtool.stream_status import LiveStatusLine, LoggedStatus
 from mdtool.timestamps import parse_user_time
 
 log = logging.getLogger("mdtool.cli")
@@ -169,7 +169,7 @@ def stream(
     ensure_schema(settings.database_url)
     engine = create_engine(settings.database_url)
     warn_if_plain_postgres(engine)
-    tick_stream: Any
+    tick_stream: TickStream
     if source is Source.binance:
         from mdtool.storage.queries import newest_numeric_trade_id
 
@@ -182,9 +182,12 @@ def stream(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry
         )
         tick_stream = ibkr.make_tick_stream(settings, spec, bid_ask)
-    on_status = _status_printer() if stderr.is_terminal else _status_logger()
-    summary = run_stream(engine, tick_stream, [s.upper() for s in symbols], on_status=on_status)
-    engine.dispose()
+    status_line = LiveStatusLine(stderr) if stderr.is_terminal else LoggedStatus()
+    try:
+        summary = run_stream(engine, tick_stream, [s.upper() for s in symbols], on_status=status_line)
+    finally:
+        status_line.close()
+        engine.dispose()
     stdout.print(summary.line(), highlight=False)
 
 
@@ -214,45 +217,6 @@ def dtc_push(
     Subscriptions get a snapshot, then every newly stored tick within 250 ms of its commit.
     """
     raise typer.Exit(run_dtc_push(listen, username, password))
-
-
-def _status_printer() -> Any:
-    from rich.live import Live
-
-    live = Live(console=stderr, refresh_per_second=4, transient=True)
-    live.start()
-    last = {"trades": 0, "time": 0.0}
-
-    def show(status: StreamStatus, writer: BatchingWriter) -> None:
-        import time
-
-        now = time.monotonic()
-        rate = (status.trades - last["trades"]) / (now - last["time"]) if last["time"] else 0.0
-        last.update(trades=status.trades, time=now)
-        state = "connected" if status.connected else (status.message or "connecting")
-        live.update(
-            f"{state} · {status.trades} trades ({rate:,.0f}/s) · lag {status.last_lag_seconds:.2f} s · "
-            f"{status.reconnects} reconnects · {status.gaps_filled} gap-filled · {writer.pending} buffered"
-        )
-
-    return show
-
-
-def _status_logger(every: float = 30.0) -> Any:
-    import time
-
-    last = {"time": time.monotonic()}
-
-    def show(status: StreamStatus, writer: BatchingWriter) -> None:
-        now = time.monotonic()
-        if now - last["time"] >= every:
-            last["time"] = now
-            log.info(
-                "%d trades, lag %.2f s, %d reconnects, %d gap-filled, %d buffered",
-                status.trades, status.last_lag_seconds, status.reconnects, status.gaps_filled, writer.pending,
-            )  # fmt: skip
-
-    return show
 
 
 def _fail(message: str, code: int, error: BaseException | None = None) -> NoReturn:
