@@ -71,3 +71,27 @@ def test_tick_validation() -> None:
         Tick("binance", "BTCUSDT", T0, "trade", "1", "1E+200000")
     with pytest.raises(RecordError, match="finite"):
         Tick("binance", "BTCUSDT", T0, "trade", "1", "NaN")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("42000.01000000", "42000.01"),
+        ("100.000", "100"),
+        ("0.00000000", "0"),
+        ("-0.0", "0"),
+        ("0.00000001", "0.00000001"),
+        ("1e5", "100000"),
+        (" 5 ", "5"),
+    ],
+)
+def test_decimal_text_forms(text: str, expected: str) -> None:
+    value = bar(volume=text.strip().lstrip("-") if text.startswith("-") else text).volume
+    assert value == Decimal(expected)
+    assert format(value, "f") == format(Decimal(expected), "f")
+
+
+@pytest.mark.parametrize("text", ["-", ".", "1.2.3", "", "²", "1,5"])
+def test_malformed_decimal_text_is_a_record_error(text: str) -> None:
+    with pytest.raises(RecordError):
+        bar(volume=text)

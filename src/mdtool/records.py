@@ -7,7 +7,6 @@ negative size, a timestamp without a zone). Decimals are normalised on the way i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,7 +16,8 @@ from mdtool.errors import RecordError
 from mdtool.intervals import validate_interval
 
 SIDES = ("buy", "sell")
-_PLAIN_DECIMAL = re.compile(r"-?\d{1,40}(\.\d{0,40})?")
+_MAX_PLAIN_LENGTH = 40
+"""Plain decimal strings up to this length cannot leave the +-1e40 range."""
 MAX_DECIMAL_EXPONENT = 40
 """No market quotes a price or size beyond 1e40 or below 1e-40; such a value is a venue bug."""
 DecimalLike = Decimal | str | int
@@ -25,12 +25,14 @@ DecimalLike = Decimal | str | int
 
 def to_decimal(value: DecimalLike, name: str) -> Decimal:
     """Exact decimal from a venue value; floats are refused because they already lost digits."""
-    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+    if type(value) is str and len(value) <= _MAX_PLAIN_LENGTH:
         # Venues send fixed-point strings ("42000.01000000"): trimming the text is ~3x cheaper than
-        # normalising the Decimal, and this runs several times per record.
+        # normalising the Decimal, and this runs five times per bar.
         trimmed = value.rstrip("0").rstrip(".") if "." in value else value
-        number = Decimal(trimmed)
-        return number if number else Decimal(0)
+        digits = trimmed.replace(".", "", 1).removeprefix("-")
+        if digits.isascii() and digits.isdigit():
+            number = Decimal(trimmed)
+            return number if number else Decimal(0)
     if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
         raise RecordError(f"{name} must be a decimal, string or integer, not {type(value).__name__}")
     try:
@@ -94,8 +96,11 @@ class Bar:
             raise RecordError(str(exc)) from None
         setter = object.__setattr__
         setter(self, "timestamp", to_utc(self.timestamp))
-        for name in ("open", "high", "low", "close", "volume"):
-            setter(self, name, to_decimal(getattr(self, name), name))
+        setter(self, "open", to_decimal(self.open, "open"))
+        setter(self, "high", to_decimal(self.high, "high"))
+        setter(self, "low", to_decimal(self.low, "low"))
+        setter(self, "close", to_decimal(self.close, "close"))
+        setter(self, "volume", to_decimal(self.volume, "volume"))
         if self.quote_volume is not None:
             setter(self, "quote_volume", to_decimal(self.quote_volume, "quote_volume"))
         if self.high < self.low:
