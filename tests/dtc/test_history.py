@@ -47,3 +47,23 @@ def test_record_intervals_are_the_stored_fixed_intervals() -> None:
 @pytest.mark.parametrize("seconds", [-1, 2, 7, 120, 2_592_000])
 def test_other_intervals_are_unsupported(seconds: int) -> None:
     assert not supported(seconds)
+
+
+def test_max_days_counts_back_from_the_newest_stored_record_without_an_end() -> None:
+    newest = NOW - timedelta(days=30)  # the feed stopped a month ago
+    start, _ = requested_range(HistoricalPriceDataRequest(MaxDaysToReturn=2), NOW, newest)
+    assert start == newest - timedelta(days=2)
+    end_second = int((NOW - timedelta(days=10)).timestamp())
+    with_end = HistoricalPriceDataRequest(EndDateTime=end_second, MaxDaysToReturn=2)
+    start, end = requested_range(with_end, NOW, newest)
+    assert end - start == timedelta(days=2)  # an explicit EndDateTime is the anchor
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "days"), [(0, 2**63 - 1, 2**32 - 1), (2**63 - 1, 0, 1), (1, 2**62, 0)]
+)
+def test_extreme_request_values_give_a_range_not_an_overflow(start: int, end: int, days: int) -> None:
+    request = HistoricalPriceDataRequest(StartDateTime=start, EndDateTime=end, MaxDaysToReturn=days)
+    low, high = requested_range(request, NOW)
+    assert low >= EPOCH
+    assert high <= datetime(9999, 1, 1, tzinfo=UTC)

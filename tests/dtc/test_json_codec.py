@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mdtool.dtc import messages as m
 from mdtool.dtc.codec import Decoder, TradeValues, encode, encode_batch, encode_trades
+from mdtool.dtc.json_codec import decode_json
 from mdtool.errors import ProtocolError
 
 TRADE = m.MarketDataUpdateTrade(SymbolID=1, AtBidOrAsk=2, Price=5000.25, Volume=3.0, DateTime=1700000000.5)
@@ -171,3 +172,16 @@ def test_non_finite_values_are_not_json(bad: float) -> None:
             encode_trades([(1, 0, bad, 1.0, 1.0)], encoding)
         with pytest.raises(ProtocolError):
             encode(m.MarketDataUpdateTrade(Price=bad), encoding)
+
+
+def test_json_strings_end_at_the_first_nul_as_in_binary() -> None:
+    decoded = decode_json(b'{"Type":506,"RequestID":1,"Symbol":"BTCUSDT\\u0000junk"}')
+    assert isinstance(decoded, m.SecurityDefinitionForSymbolRequest)
+    assert decoded.Symbol == "BTCUSDT"
+
+
+def test_json_numbers_must_fit_their_binary_field() -> None:
+    with pytest.raises(ProtocolError, match="out of range"):
+        decode_json(b'{"Type":800,"RequestID":2147483648}')
+    with pytest.raises(ProtocolError, match="out of range"):
+        decode_json(b'{"Type":101,"SymbolID":-1}')

@@ -127,6 +127,19 @@ def session_summary(engine: Engine, exchange: str, symbol: str, session_start: d
     return summary
 
 
+def newest_time(engine: Engine, series: Series, interval: str | None) -> datetime | None:
+    """Time of the newest stored bar of `interval`, or of the newest tick when `interval` is None."""
+    if interval is None:
+        column = ticks.c.timestamp
+        where = [ticks.c.exchange == series[0], ticks.c.symbol == series[1]]
+    else:
+        column = ohlcv.c.timestamp
+        where = [ohlcv.c.exchange == series[0], ohlcv.c.symbol == series[1], ohlcv.c.interval == interval]
+    with database_errors("cannot read the newest record"), engine.connect() as conn:
+        value: datetime | None = conn.execute(select(func.max(column)).where(*where)).scalar()
+    return value
+
+
 def newest_ingested(engine: Engine, exchange: str, symbol: str) -> datetime | None:
     query = select(func.max(ticks.c.ingested_at)).where(
         ticks.c.exchange == exchange, ticks.c.symbol == symbol

@@ -48,7 +48,9 @@ RECORD_INTERVALS: dict[int, str] = {
 TICKS = 0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_END = datetime(9999, 1, 1, tzinfo=UTC)
+_NO_END_SECONDS = int((_NO_END - _EPOCH).total_seconds())
 _MICROSECOND = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
 
 Emit = Callable[[Sequence[Message]], Awaitable[None]]
 Record = HistoricalPriceDataRecordResponse | HistoricalPriceDataTickRecordResponse
@@ -58,20 +60,39 @@ def supported(record_interval: int) -> bool:
     return record_interval == TICKS or record_interval in RECORD_INTERVALS
 
 
-def requested_range(request: HistoricalPriceDataRequest, now: datetime) -> tuple[datetime, datetime]:
-    """[start, end) from the request: 0 means earliest/latest and EndDateTime's second is included."""
-    end = _EPOCH + timedelta(seconds=request.EndDateTime + 1) if request.EndDateTime > 0 else _NO_END
-    start = _EPOCH + timedelta(seconds=request.StartDateTime) if request.StartDateTime > 0 else _EPOCH
+def requested_range(
+    request: HistoricalPriceDataRequest, now: datetime, newest: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """[start, end) from the request: 0 means earliest/latest and EndDateTime's second is included.
+
+    MaxDaysToReturn counts back from EndDateTime or, without one, from the newest stored record
+    (`newest`, when known), as the protocol defines it: a series whose feed stopped a week ago still
+    returns its last days, not nothing. Any int64/uint32 a client sends gives a range, not an
+    OverflowError: a time past year 9999 (INT64_MAX is a common "no limit") means "latest", and a day
+    count beyond the epoch means "all".
+    """
+    end = _moment(request.EndDateTime + 1) if request.EndDateTime > 0 else _NO_END
+    start = _moment(request.StartDateTime) if request.StartDateTime > 0 else _EPOCH
     if request.MaxDaysToReturn > 0:
-        start = max(start, min(end, now) - timedelta(days=request.MaxDaysToReturn))
+        latest = min(end, now if newest is None or request.EndDateTime > 0 else newest)
+        days = min(request.MaxDaysToReturn, (latest - _EPOCH).days)
+        start = max(start, latest - timedelta(days=days))
     return start, end
+
+
+def _moment(seconds: int) -> datetime:
+    return _NO_END if seconds >= _NO_END_SECONDS else _EPOCH + timedelta(seconds=seconds)
 
 
 async def answer(
     engine: Engine, series: Series, request: HistoricalPriceDataRequest, emit: Emit, page_size: int
 ) -> int:
     """Send the header and every record; returns the number of records sent."""
-    start, end = requested_range(request, datetime.now(UTC))
+    newest = None
+    if request.MaxDaysToReturn > 0 and request.EndDateTime <= 0:
+        interval = RECORD_INTERVALS.get(request.RecordInterval)  # None: ticks
+        newest = await asyncio.to_thread(feed.newest_time, engine, series, interval)
+    start, end = requested_range(request, datetime.now(UTC), newest)
     header = HistoricalPriceDataResponseHeader(
         RequestID=request.RequestID, RecordInterval=request.RecordInterval
     )
@@ -123,7 +144,7 @@ def _bar_record(request_id: int, row: tuple[Any, ...]) -> HistoricalPriceDataRec
     timestamp, open_, high, low, close, volume, trades = row
     return HistoricalPriceDataRecordResponse(
         RequestID=request_id,
-        StartDateTime=(timestamp - _EPOCH) // _MICROSECOND,
+        StartDateTime=(timestamp - _EPOCH) // _SECOND,
         OpenPrice=float(open_),
         HighPrice=float(high),
         LowPrice=float(low),

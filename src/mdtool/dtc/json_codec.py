@@ -9,6 +9,7 @@ types only; the decoder accepts either form for any type.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,7 +74,21 @@ def decode_json(text: bytes) -> Message | None:
     else:
         raw = document
     values = [_field(layout, index, raw.get(name)) for index, name in enumerate(layout.names)]
+    _check_ranges(layout, values)
     return layout.cls(*values)
+
+
+def _check_ranges(layout: CompiledLayout, values: list[Any]) -> None:
+    """Every number must fit its binary field, as it would have on the binary wire.
+
+    Replies echo the client's ids (RequestID, SymbolID): a JSON id outside int32/uint32 accepted here
+    would only fail later, when the answer to it cannot be encoded.
+    """
+    numbers = [b"" if kind == STRING else value for value, kind in zip(values, layout.kinds, strict=True)]
+    try:
+        layout.struct.pack(layout.size, layout.type_id, *numbers)
+    except struct.error as exc:
+        raise ProtocolError(f"DTC JSON {layout.cls.__name__} has a value out of range: {exc}") from None
 
 
 def _json_value(layout: CompiledLayout, index: int, value: Any) -> Any:
@@ -90,7 +105,9 @@ def _field(layout: CompiledLayout, index: int, value: Any) -> Any:
     if kind == STRING:
         if not isinstance(value, str):
             raise ProtocolError(f"DTC JSON field {name} must be a string, got {value!r}")
-        return value
+        # A DTC string ends at its first NUL, as in binary; "\u0000" must not reach a SQL parameter
+        # (PostgreSQL refuses NUL in text, which would read as a database outage).
+        return value.split("\0", 1)[0]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"DTC JSON field {name} must be a number, got {value!r}")
     if kind == FLOAT:

@@ -485,7 +485,12 @@ class HistoricalPriceDataReject:
 
 @dataclass(frozen=True, slots=True)
 class HistoricalPriceDataRecordResponse:
-    """`StartDateTime` is integer microseconds (t_DateTimeWithMicrosecondsInt, as the header defines).
+    """`StartDateTime` is sent as whole UNIX seconds (t_DateTime), not microseconds.
+
+    The header types it t_DateTimeWithMicrosecondsInt but adds "Format can also be t_DateTime. Check
+    value to determine", and the message documentation types it t_DateTime. Seconds are therefore what
+    every client reads correctly (one that follows the documentation would take microseconds for a
+    date some 50,000 years ahead), and no stored bar is shorter than a second.
 
     `NumTrades` shares its four bytes with `OpenInterest` (a C union); bars carry trade counts.
     """

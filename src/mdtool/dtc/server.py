@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 
@@ -12,6 +13,7 @@ from mdtool.dtc.live import TickHub
 from mdtool.dtc.session import ServerConfig, Session
 
 log = logging.getLogger(__name__)
+_BACKLOG = 1024
 
 
 class DtcServer:
@@ -26,7 +28,9 @@ class DtcServer:
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""
-        self._server = await asyncio.start_server(self._accept, host, port)
+        # A deep accept queue: a burst of clients connecting at once (a Sierra Chart restart with many
+        # charts, a test harness) must not see SYNs dropped and retried seconds later.
+        self._server = await asyncio.start_server(self._accept, host, port, backlog=_BACKLOG)
         bound = self._server.sockets[0].getsockname()
         log.info("DTC server listening on %s:%s", bound[0], bound[1])
         return bound[0], bound[1]
@@ -50,7 +54,8 @@ class DtcServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with contextlib.suppress(OSError):  # a client that already reset; its session just ends
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(reader, writer, self._engine, self.hub, self._config)
         task = asyncio.current_task()
         assert task is not None

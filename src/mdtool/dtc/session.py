@@ -60,7 +60,8 @@ class Session:
     ) -> None:
         self._reader, self._writer = reader, writer
         self._engine, self._hub, self._config = engine, hub, config
-        self._peer = "%s:%s" % writer.get_extra_info("peername")[:2]  # noqa: UP031 - tuple unpacking
+        peer = writer.get_extra_info("peername")  # None when the client reset before being accepted
+        self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unknown peer"
         self._outbox = Outbox(writer, config.queue_limit)
         self._decoder = Decoder()
         self._encoding = m.BINARY_ENCODING
@@ -79,10 +80,23 @@ class Session:
             await self._read_loop()
         except ProtocolError as exc:
             log.warning("DTC client %s: %s; closing", self._peer, exc)
+            self._say_goodbye(f"protocol error: {exc}", do_not_reconnect=True)
         except (ConnectionError, MdtoolError) as exc:
             log.info("DTC client %s: %s", self._peer, exc)
+        except Exception:
+            # One client's request must never take the listener down; it ends only this session.
+            log.exception("DTC client %s: unexpected error; closing its connection", self._peer)
+            self._say_goodbye("internal server error", do_not_reconnect=False)
         finally:
             await self._shutdown(writer_task)
+
+    def _say_goodbye(self, reason: str, do_not_reconnect: bool) -> None:
+        """LOGOFF with the reason, so the client can show why it was disconnected instead of a bare close.
+
+        After a protocol error, reconnecting would only repeat it, so the client is asked not to.
+        """
+        if not self._closing:
+            self._send(m.Logoff(Reason=reason, DoNotReconnect=int(do_not_reconnect)))
 
     async def _write(self) -> None:
         """Write until the session closes; closing the socket then ends the read loop too."""
@@ -102,7 +116,9 @@ class Session:
             try:
                 data = await asyncio.wait_for(self._reader.read(65536), self._read_timeout())
             except TimeoutError:
-                log.info("DTC client %s silent for %.0f s: closing", self._peer, self._read_timeout())
+                silence = f"no message for {self._read_timeout():.0f} s"
+                log.info("DTC client %s: %s; closing", self._peer, silence)
+                self._say_goodbye(f"{silence}: heartbeat timeout", do_not_reconnect=False)
                 return
             if not data:
                 self._decoder.close()
@@ -303,6 +319,10 @@ class Session:
             reason = _unavailable(exc)
         except ConnectionError:
             return
+        except Exception:
+            # A task's exception is otherwise only logged at shutdown, and the client would wait forever.
+            log.exception("DTC client %s: historical request %d failed", self._peer, request.RequestID)
+            reason = "internal server error"
         if reason is not None:
             reject = m.HistoricalPriceDataReject(
                 RequestID=request.RequestID, RejectText=reason, RejectReasonCode=m.HPDR_GENERAL_REJECT_ERROR
