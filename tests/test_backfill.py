@@ -147,3 +147,11 @@ def test_an_overlapping_run_of_the_same_series_is_refused(engine: Engine) -> Non
         engine, ScriptedVenue(), BackfillRequest("BTCUSDT", "1m", since=T0, lock_wait=5), now=NOW
     )
     assert summary.bars_stored == 100
+
+
+def test_until_inside_a_bar_keeps_only_bars_closed_by_then(engine: Engine) -> None:
+    venue = ScriptedVenue()
+    until = minute(10) + timedelta(seconds=30)
+    summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=T0, until=until), now=NOW)
+    assert summary.end == minute(10)
+    assert summary.bars_stored == 10

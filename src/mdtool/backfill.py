@@ -89,7 +89,8 @@ def plan_span(
         )
     end = floor_open(interval, now)
     if request.until is not None:
-        end = min(end, ceil_open(interval, request.until))
+        # Bars that have closed by --until, the same rule as "closed by now".
+        end = min(end, floor_open(interval, request.until))
     return start, end
 
 

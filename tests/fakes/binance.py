@@ -8,7 +8,10 @@ Market data is generated deterministically: klines from the symbol's listing tim
 open *now* (Binance includes the in-progress bar), trades with contiguous ids produced on demand
 (`emit`) or at a steady rate (`trade_rate`). Knobs for misbehaviour: a request-weight limit on a
 configurable window, injected failures (429 with Retry-After, 5xx, connection resets), dropped or
-silent sockets and a maximum connection age (Binance's 24-hour disconnect, shortened).
+silent sockets and a maximum connection age (Binance's 24-hour disconnect, shortened). Knobs for what
+the documentation leaves open, so the adapter is not fitted to one server: streams named only in the URL
+or only with SUBSCRIBE, which WebSocket paths exist, the weight header's spelling (or none),
+historicalTrades behind an API key, and the exchange's clock (or a `serverTime` that is not a clock).
 
 A request that arrives while a 429's Retry-After is running earns a 418 ban, as on Binance; tests assert
 `fake.violations == 0`. Run it standalone with `python -m tests.fakes.binance --port 8765`.
@@ -240,6 +243,13 @@ class FakeBinance:
         max_connection_seconds: float | None = None,
         trade_rate: float = 0.0,
         port: int = 0,
+        url_streams: bool = True,
+        subscribe_method: bool = True,
+        ws_paths: tuple[str, ...] = ("/ws", "/stream"),
+        weight_header: str | None = "X-MBX-USED-WEIGHT-{num}{letter}",
+        trades_need_key: bool = False,
+        clock_skew_ms: int = 0,
+        fixed_server_time: int | None = None,
     ) -> None:
         listed = datetime(2017, 8, 17, tzinfo=UTC)
         self.symbols = {
@@ -250,6 +260,15 @@ class FakeBinance:
         self.ping_interval = ping_interval
         self.max_connection_seconds = max_connection_seconds
         self.trade_rate = trade_rate
+        # Variants the documentation allows: streams named in the URL and/or the SUBSCRIBE method, which
+        # endpoints exist, the weight header's spelling (None: not sent), historicalTrades behind a key.
+        self.url_streams = url_streams
+        self.subscribe_method = subscribe_method
+        self.ws_paths = ws_paths
+        self.weight_header = weight_header
+        self.trades_need_key = trades_need_key
+        self.clock_skew_ms = clock_skew_ms  # the exchange's clock minus ours: decides which bar is open
+        self.fixed_server_time = fixed_server_time  # a `serverTime` that is not a clock (docs' example)
         self.outages: list[tuple[int, int]] = []
         self.lock = threading.Lock()
         self.trades: dict[str, list[Trade]] = {name: [] for name in self.symbols}
@@ -416,15 +435,26 @@ class FakeBinance:
                         conn.send_frame(0x8, struct.pack("!H", 1000))
                         conn.kill()
 
+    def now_ms(self) -> int:
+        """The exchange's clock."""
+        return now_ms() + self.clock_skew_ms
+
+    def server_time(self) -> int:
+        """`serverTime` as answered."""
+        return self.now_ms() if self.fixed_server_time is None else self.fixed_server_time
+
     def window(self, now: float) -> tuple[int, float]:
         """Current weight window id and the seconds until it ends."""
         length = INTERVAL_SECONDS[self.weight_interval[0]] * self.weight_interval[1]
         wid = int(now // length)
         return wid, (wid + 1) * length - now
 
-    def header_name(self) -> str:
+    def weight_headers(self, used: int) -> dict[str, str]:
+        """The used-weight header as configured (`X-MBX-USED-WEIGHT-1M` by default), or none."""
+        if self.weight_header is None:
+            return {}
         unit, num = self.weight_interval
-        return f"X-MBX-USED-WEIGHT-{num}{INTERVAL_LETTERS[unit]}"
+        return {self.weight_header.format(num=num, letter=INTERVAL_LETTERS[unit]): str(used)}
 
     def admit(self, path: str) -> tuple[int, dict[str, str], Any]:
         """Rate limiting and injected failures: (status, headers, error body) or status 200."""
@@ -464,20 +494,22 @@ class FakeBinance:
                 self.retry_after_until = now + wait
                 return 429, {"Retry-After": str(wait)}, _err(-1003, "Too much request weight used.")
             self.used = {wid: used + weight}
-            return 200, {self.header_name(): str(used + weight)}, None
+            return 200, self.weight_headers(used + weight), None
 
     # --- REST endpoints --------------------------------------------------------------------------
 
-    def route(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+    def route(self, path: str, params: dict[str, str], api_key: str | None = None) -> tuple[int, Any]:
         if path == "/api/v3/ping":
             return 200, {}
         if path == "/api/v3/time":
-            return 200, {"serverTime": now_ms()}
+            return 200, {"serverTime": self.server_time()}
         if path == "/api/v3/exchangeInfo":
             return self.exchange_info(params)
         if path == "/api/v3/klines":
             return self.klines(params)
         if path == "/api/v3/historicalTrades":
+            if self.trades_need_key and not api_key:
+                return 401, _err(-2014, "API-key format invalid.")
             return self.historical_trades(params)
         return 404, _err(-1000, f"Unknown path {path}.")
 
@@ -494,7 +526,7 @@ class FakeBinance:
         unit, num = self.weight_interval
         return 200, {
             "timezone": "UTC",
-            "serverTime": now_ms(),
+            "serverTime": self.server_time(),
             "rateLimits": [
                 {
                     "rateLimitType": "REQUEST_WEIGHT",
@@ -534,7 +566,7 @@ class FakeBinance:
         if not 1 <= limit <= 1000:
             return 400, _err(-1130, "Data sent for parameter 'limit' is not valid.")
         first = floor_open_ms(interval, self.symbols[symbol])
-        last = floor_open_ms(interval, now_ms())  # the bar open now: Binance includes it
+        last = floor_open_ms(interval, self.now_ms())  # the bar open now: Binance includes it
         start, end = params.get("startTime"), params.get("endTime")
         rows: list[str] = []
         if start is not None:
@@ -582,12 +614,16 @@ class FakeBinance:
 
     # --- WebSocket -------------------------------------------------------------------------------
 
+    def accepts_path(self, path: str) -> bool:
+        """Whether a WebSocket upgrade to `path` is served (others get HTTP 404)."""
+        return any(path == p or path.startswith(p + "/") for p in self.ws_paths)
+
     def serve_websocket(self, sock: socket.socket, path: str, query: dict[str, str]) -> None:
         combined = path.startswith("/stream")
         conn = Connection(sock, combined)
-        if "streams" in query:
+        if self.url_streams and combined and "streams" in query:
             conn.streams.update(query["streams"].split("/"))
-        elif not combined and path.startswith("/ws/"):
+        elif self.url_streams and not combined and path.startswith("/ws/"):
             conn.streams.add(path[len("/ws/") :])
         with self.lock:
             self.connections.append(conn)
@@ -626,7 +662,11 @@ class FakeBinance:
 
     def _on_request(self, conn: Connection, message: dict[str, Any]) -> None:
         method, params, rid = message.get("method"), message.get("params", []), message.get("id")
-        if method == "SUBSCRIBE":
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE") and not self.subscribe_method:
+            conn.send_json(
+                {"error": {"code": 2, "msg": f"Invalid request: unknown method {method}"}, "id": rid}
+            )
+        elif method == "SUBSCRIBE":
             with self.lock:
                 conn.streams.update(params)
             conn.send_json({"result": None, "id": rid})
@@ -686,7 +726,7 @@ def _handler_for(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 return
             body: Any = error
             if status == 200:
-                status, body = fake.route(parts.path, params)
+                status, body = fake.route(parts.path, params, self.headers.get("X-MBX-APIKEY"))
             fake.requests.append((time.time(), parts.path, params, status))
             raw = body.encode() if isinstance(body, str) else json.dumps(body, separators=(",", ":")).encode()
             self.send_response(status)
@@ -698,6 +738,12 @@ def _handler_for(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
         def _upgrade(self, path: str, params: dict[str, str]) -> None:
+            if not fake.accepts_path(path):
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                self.close_connection = True
+                return
             key = self.headers.get("Sec-WebSocket-Key", "")
             accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
             self.send_response(101, "Switching Protocols")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -139,9 +140,9 @@ def test_overlapping_runs_on_timescaledb(fake: FakeBinance, pg_url: str) -> None
 TICKS = "SELECT count(*) FROM market_data_ticks WHERE exchange = 'binance' AND symbol = 'BTCUSDT'"
 
 
-def start_stream(fake: FakeBinance, db_url: str) -> subprocess.Popen[str]:
+def start_stream(fake: FakeBinance, db_url: str, symbol: str = "BTCUSDT") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mdtool", "stream", "binance", "BTCUSDT"],
+        [sys.executable, "-m", "mdtool", "stream", "binance", symbol],
         env=environment(fake, db_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -194,3 +195,75 @@ def test_stream_drop_restart_and_sigint_leave_no_holes(fake: FakeBinance, sqlite
     finally:
         interrupt(proc)
     assert stored_ids(sqlite_url) == list(range(31, 131))
+
+
+def test_sigterm_flushes_the_stream_and_exits_0(fake: FakeBinance, sqlite_url: str) -> None:
+    proc = start_stream(fake, sqlite_url, "btcusdt")  # lower case, as users type it
+    try:
+        wait_for(lambda: fake.subscribed("btcusdt@trade"), what="subscription")
+        fake.emit("BTCUSDT", 40)
+        wait_for(lambda: scalar(sqlite_url, TICKS) > 0, what="first commit")
+        fake.emit("BTCUSDT", 40)  # some of these are accepted but not yet committed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    ids = stored_ids(sqlite_url)
+    assert len(ids) >= 40
+    assert ids == list(range(1, len(ids) + 1))
+    assert f"{len(ids)} ticks received, {len(ids)} stored" in out, "everything accepted was flushed"
+
+
+def test_stream_outlives_an_unreachable_exchange_and_stops_on_sigterm(sqlite_url: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "MARKET_DATA_DATABASE_URL": sqlite_url,
+        "BINANCE_BASE_URL": f"http://127.0.0.1:{port}",
+        "BINANCE_STREAM_URL": f"ws://127.0.0.1:{port}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdtool", "stream", "binance", "btcusdt"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # the connector's first retries fail within this
+        assert proc.poll() is None, "a stream must keep retrying while Binance is unreachable"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 5, "SIGTERM must not wait out a retry backoff"
+    assert "retry" in err
+
+
+def test_lower_case_symbol_is_stored_in_binance_spelling(fake: FakeBinance, sqlite_url: str) -> None:
+    done = mdtool(fake, sqlite_url, "backfill", "binance", "btcusdt", "1d", *SPAN)
+    assert done.returncode == 0, done.stderr
+    assert scalar(sqlite_url, BARS) == 31
+    assert all(p.get("symbol") == "BTCUSDT" for _, _, p, _ in fake.requests)
+
+
+@pytest.mark.parametrize(
+    "command", [["backfill", "binance", "BTCUSDT", "1h", *SPAN], ["stream", "binance", "BTCUSDT"]]
+)
+def test_database_down_at_start_is_one_line_and_exit_1(fake: FakeBinance, command: list[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = mdtool(fake, f"postgresql://mdtool:x@127.0.0.1:{port}/mdtool", *command, timeout=30)
+    assert down.returncode == 1
+    lines = down.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), down.stderr
+
+
+def test_stream_of_an_unknown_symbol_exits_2(fake: FakeBinance, sqlite_url: str) -> None:
+    unknown = mdtool(fake, sqlite_url, "stream", "binance", "BTCUSDT", "nopeusdt", timeout=30)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1].startswith("error: unknown Binance symbol")

@@ -112,3 +112,20 @@ def test_symbols_are_sequenced_independently() -> None:
     sequencer.accept(trade(101, "ETHUSDT"))
     sequencer.accept(trade(6))
     assert out == [5, 101, 6]
+
+
+def test_a_venue_that_serves_no_old_trades_leaves_the_hole_and_keeps_going() -> None:
+    calls: list[int] = []
+
+    def refused(symbol: str, from_id: int) -> None:
+        calls.append(from_id)  # and None: historicalTrades refused for good
+
+    out: list[int] = []
+    sequencer = TradeSequencer(
+        {"BTCUSDT": 10}, refused, lambda t: out.append(int(t.trade_id)), 3, threading.Event()
+    )
+    assert sequencer.catch_up("BTCUSDT") == 0
+    sequencer.accept(trade(15))
+    sequencer.accept(trade(16))
+    assert out == [15, 16]
+    assert calls == [11, 11], "one attempt per hole, no lagging retries"

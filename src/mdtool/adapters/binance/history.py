@@ -4,7 +4,8 @@ A range is covered in pages of 1000 bars. The first page is fetched alone, becau
 where the data really starts (Binance silently begins at the listing date when asked for earlier
 times); the remaining pages are then known in advance, so the next request is always on the wire while
 the previous page is parsed. Only closed bars are yielded: the bar that is still open (Binance includes
-it) and anything at or after `end` are dropped.
+it) and anything at or after `end` are dropped. "Still open" is judged by Binance's clock (learned from
+`exchangeInfo.serverTime`), so a local clock running a little fast never stores an unfinished bar.
 
 `pages_in_flight` allows several concurrent requests within the weight budget, but defaults to one:
 parsing, not the network, is the bottleneck (fetch and parse from the local fake: about 65k bars/s
@@ -18,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from mdtool.adapters.binance.parse import EXCHANGE, from_ms, kline_open_ms, parse_kline, to_ms
@@ -70,11 +71,11 @@ class BinanceBarSource:
         """Closed bars opening in [start, end), in ascending pages."""
         validate_interval(interval)
         start = ceil_open(interval, start)
-        end = min(end, floor_open(interval, datetime.now(UTC)))  # the open bar is not closed yet
-        if start >= end:
-            return
         if symbol not in self._known:
             symbol = self.resolve_symbol(symbol)
+        end = min(end, floor_open(interval, self.rest.server_now()))  # the open bar is not closed yet
+        if start >= end:
+            return
         rows = self.rest.klines(symbol, interval, to_ms(start), to_ms(end) - 1, PAGE_SIZE)
         first = _clip(rows, symbol, interval, start, end)
         if first:

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -35,10 +36,22 @@ WEIGHT_HISTORICAL_TRADES = 25
 _INVALID_SYMBOL = -1121
 _INVALID_INTERVAL = -1120
 _API_KEY_CODES = (-2014, -2015)
+# A `serverTime` further off than this is not a clock difference but a server that does not keep time.
+_MAX_CLOCK_SKEW = 300.0
 
 
 class BinanceBanned(ExchangeError):
     """HTTP 418: Binance banned this IP; any further request would lengthen the ban."""
+
+
+class BinanceUnavailable(ExchangeError):
+    """Binance could not be reached or kept failing (connection errors, 5xx, 429s): worth retrying later.
+
+    A stream, being a daemon, waits and tries again; a backfill stops (cron runs it again)."""
+
+
+class BinanceRefused(ExchangeError):
+    """Binance refused a request for good (an API key it wants, an endpoint it does not serve)."""
 
 
 class BinanceRest:
@@ -68,10 +81,18 @@ class BinanceRest:
         self._max_429 = max_429
         self._idle: list[Spot] = []
         self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self.clock_offset = 0.0
+        """Seconds Binance's clock is ahead of ours (negative: behind), from `exchangeInfo.serverTime`."""
+
+    def cancel_waits_on(self, event: threading.Event) -> None:
+        """Cut retry backoffs short once `event` is set (a stream's stop), raising `BinanceUnavailable`."""
+        self._cancel = event
 
     def exchange_info(self, symbol: str) -> dict[str, Any]:
         """`GET /api/v3/exchangeInfo?symbol=...`; also adopts the REQUEST_WEIGHT limits it lists."""
         info: dict[str, Any] = self._call(WEIGHT_EXCHANGE_INFO, "exchange_info", symbol=symbol)
+        self._learn_clock(info.get("serverTime"))
         windows = parse_rate_limits(info)
         if windows and windows != self.gate.limits:
             log.info(
@@ -80,6 +101,27 @@ class BinanceRest:
             )
         self.gate.configure(windows)
         return info
+
+    def server_now(self) -> datetime:
+        """Binance's idea of now: which bars are closed is Binance's call, not our clock's."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset)
+
+    def _learn_clock(self, server_ms: Any) -> None:
+        """Adopt the server clock's offset, measured against the arrival of the answer.
+
+        Measured on arrival, the offset errs towards Binance being behind, so a bar is never taken for
+        closed early. An offset beyond `_MAX_CLOCK_SKEW` (a server answering a fixed example time) is
+        ignored rather than allowed to hide every recent bar.
+        """
+        if not isinstance(server_ms, int) or isinstance(server_ms, bool):
+            return
+        offset = server_ms / 1000 - time.time()
+        if abs(offset) <= _MAX_CLOCK_SKEW:
+            if abs(offset) > 1.0:
+                log.info("Binance's clock is %+.1f s from ours; closed bars follow Binance's", offset)
+            self.clock_offset = offset
+        else:
+            log.debug("ignoring Binance serverTime %s: %.0f s from our clock", server_ms, offset)
 
     def resolve_symbol(self, symbol: str) -> str:
         """Binance's spelling of `symbol` from `exchangeInfo`; `UsageError` when it does not exist."""
@@ -170,14 +212,16 @@ class BinanceRest:
         if wait is None:
             wait = max((w.seconds for w in self.gate.limits), default=60.0)
         if count > self._max_429:
-            raise ExchangeError(f"Binance kept rate-limiting {method} (HTTP 429 {count} times); try later")
+            raise BinanceUnavailable(
+                f"Binance kept rate-limiting {method} (HTTP 429 {count} times); try later"
+            )
         log.warning("Binance rate limit hit (HTTP 429) on %s; pausing all requests for %.0f s", method, wait)
         self.gate.block(wait)
 
     def _after_failure(self, exc: Exception, method: str, failures: int) -> None:
         reason = f"HTTP {exc.status_code}" if isinstance(exc, ServerError) else type(exc).__name__
         if failures > self._max_retries:
-            raise ExchangeError(
+            raise BinanceUnavailable(
                 f"Binance {method} failed {failures} times in a row ({reason}); giving up"
             ) from None
         ceiling = min(self._backoff_cap, self._backoff * 2 ** (failures - 1))
@@ -190,7 +234,8 @@ class BinanceRest:
             self._max_retries,
             delay,
         )
-        time.sleep(delay)
+        if self._cancel.wait(delay):
+            raise BinanceUnavailable(f"Binance {method} abandoned: stopping")
 
 
 def _client_error(exc: ClientError, method: str, params: Mapping[str, Any]) -> Exception:
@@ -203,9 +248,12 @@ def _client_error(exc: ClientError, method: str, params: Mapping[str, Any]) -> E
         return UsageError(f"unknown Binance symbol {params.get('symbol')!r}")
     if exc.error_code == _INVALID_INTERVAL:
         return UsageError(f"Binance does not support interval {params.get('interval')!r}")
+    if exc.status_code == 404:
+        return BinanceRefused(f"Binance does not serve {method} here (HTTP 404 {exc.error_message})")
     if exc.error_code in _API_KEY_CODES or exc.status_code == 401:
-        return ExchangeError(
-            f"Binance refused {method} without a valid API key; set BINANCE_API_KEY ({exc.error_message})"
+        return BinanceRefused(
+            f"Binance refused {method} (HTTP {exc.status_code}); it may need BINANCE_API_KEY "
+            f"({exc.error_message})"
         )
     return ExchangeError(
         f"Binance rejected {method}: HTTP {exc.status_code} {exc.error_code} {exc.error_message}"

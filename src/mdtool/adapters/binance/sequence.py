@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 _REST_LAG_RETRIES = 5
 _REST_LAG_PAUSE = 0.1
 
-FetchTrades = Callable[[str, int], Sequence[Tick]]
-"""`fetch(symbol, from_id)`: up to `page_size` trades with ids from `from_id` upward, ascending."""
+FetchTrades = Callable[[str, int], Sequence[Tick] | None]
+"""`fetch(symbol, from_id)`: up to `page_size` trades with ids from `from_id` upward, ascending;
+None when the venue will not serve old trades at all (the hole is then logged and left)."""
 
 
 class TradeSequencer:
@@ -82,6 +83,11 @@ class TradeSequencer:
             if upto is not None and last >= upto:
                 break
             page = self._fetch(symbol, last + 1)
+            if page is None:
+                if upto is not None:
+                    log.warning("%s: trades %d..%d cannot be fetched; leaving a hole", symbol, last + 1, upto)
+                    self.last_ids[symbol] = upto  # so the live trade behind the hole is delivered
+                break
             delivered, reached = self._deliver_page(symbol, page, upto)
             filled += delivered
             self._on_filled(delivered)

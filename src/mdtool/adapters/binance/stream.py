@@ -3,8 +3,10 @@
 binance-connector's `SpotWebsocketStreamClient` reads on its own thread and never reconnects, so this
 module owns the connection life cycle:
 
-* one connection to `/stream` subscribed to `<symbol>@trade` for every symbol (one SUBSCRIBE message);
-  events arrive wrapped as `{"stream": ..., "data": ...}`;
+* one connection for every symbol's `<symbol>@trade` (see `connection` for how streams are chosen:
+  named in the URL and subscribed to, so servers that honour either way work);
+* Binance unreachable at start (or later) is waited out with backoff and a status message, as a
+  daemon should; only answers that retrying cannot change (unknown symbol, 418 ban) end the stream;
 * the reader thread only timestamps and queues raw text; parsing, sequencing and delivery happen on the
   caller's thread, so the socket is drained even while a REST gap fill runs;
 * pings are answered with a copy of their payload (websocket-client does it as Binance asks; the
@@ -14,6 +16,8 @@ module owns the connection life cycle:
   a reconnect with exponential backoff and jitter, and after every connect `TradeSequencer.catch_up`
   fills what was missed from `historicalTrades` (public on Binance; weight 25 per 1000 trades).
   `aggTrades` was not used: its ids are aggregate ids, not the trade ids (`t`) the table is keyed on.
+  If Binance refuses `historicalTrades` for good (older documentation makes it need an API key), holes
+  are logged and left, and live trades keep flowing: a gap fill must never stop the stream.
 """
 
 from __future__ import annotations
@@ -27,8 +31,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient
-
+from mdtool.adapters.binance.connection import (
+    CLOSED,
+    SUBSCRIBE_ID,
+    Connection,
+    is_handshake_refusal,
+    stream_urls,
+)
 from mdtool.adapters.binance.parse import (
     EXCHANGE,
     is_server_shutdown,
@@ -36,96 +45,15 @@ from mdtool.adapters.binance.parse import (
     parse_trade_event,
     unwrap_stream_message,
 )
-from mdtool.adapters.binance.rest import BinanceBanned, BinanceRest
+from mdtool.adapters.binance.rest import BinanceBanned, BinanceRefused, BinanceRest, BinanceUnavailable
 from mdtool.adapters.binance.sequence import TradeSequencer
 from mdtool.errors import ExchangeError
 from mdtool.records import Tick
 from mdtool.sources import StreamStatus, TickSink
 
 log = logging.getLogger(__name__)
-_ws_log = logging.getLogger(__name__ + ".socket")
-# The connector logs every close, even one we asked for, as a warning; `_session` reports real losses.
-_ws_log.setLevel(logging.ERROR)
 
 FILL_PAGE = 1000
-_CLOSED = object()
-
-
-class _Connection:
-    """One socket: connector callbacks feed a queue; `dead` is set on close, error or silence."""
-
-    def __init__(self, stream_url: str, streams: list[str], silence_timeout: float) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.dead = threading.Event()
-        self.reason = ""
-        self._keepalive = threading.Thread(
-            target=self._ping_loop, args=(silence_timeout / 3,), name="binance-ws-keepalive", daemon=True
-        )
-        self.client = SpotWebsocketStreamClient(
-            stream_url=stream_url,
-            is_combined=True,
-            on_message=self._on_message,
-            on_close=self._on_close,
-            on_error=self._on_error,
-            timeout=silence_timeout,
-            logger=_ws_log,
-        )
-        try:
-            _skip_redundant_utf8_check(self.client.socket_manager.ws)
-            self.client.subscribe(streams)
-        except Exception:
-            self.close()
-            raise
-        self._keepalive.start()
-
-    def _on_message(self, _manager: object, text: str) -> None:
-        self.queue.put((time.time(), text))
-
-    def _on_close(self, _manager: object) -> None:
-        self._die("server closed the connection")
-
-    def _on_error(self, _manager: object, error: Exception) -> None:
-        self._die(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
-
-    def _die(self, reason: str) -> None:
-        if not self.dead.is_set():
-            self.reason = reason
-            self.dead.set()
-            self.queue.put(_CLOSED)
-
-    def _ping_loop(self, every: float) -> None:
-        """Our pings make a live server answer with pongs, so only a dead socket goes silent."""
-        while not self.dead.wait(every):
-            try:
-                self.client.ping()
-            except Exception as exc:
-                self._die(f"ping failed: {exc}")
-
-    def close(self) -> None:
-        """Close politely, but do not wait long for a peer that may be gone."""
-        self._die("closed by mdtool")
-        manager = self.client.socket_manager
-        try:
-            manager.close()
-        except Exception as exc:
-            log.debug("closing the Binance socket: %s", exc)
-        manager.join(timeout=1.0)
-        manager.ws.shutdown()  # closes the socket; wakes the reader if the peer never answered
-        manager.join(timeout=2.0)
-        if self._keepalive.is_alive():
-            self._keepalive.join(timeout=1.0)
-
-
-def _skip_redundant_utf8_check(ws: Any) -> None:
-    """Turn off websocket-client's pure-Python UTF-8 validation of text frames.
-
-    It walks the frame byte by byte in Python (about 19 us for a 160-byte trade event, 40 % of a core
-    at 20,000 trades/s) and is redundant: the connector decodes every frame with `bytes.decode`, which
-    rejects invalid UTF-8 anyway. websocket-client has a `skip_utf8_validation` option that the
-    connector does not pass through, so it is set on the connection object it created.
-    """
-    ws.frame_buffer.skip_utf8_validation = True
-    ws.cont_frame.skip_utf8_validation = True
 
 
 class BinanceTradeStream:
@@ -141,7 +69,7 @@ class BinanceTradeStream:
         *,
         silence_timeout: float = 30.0,
         backoff: float = 0.5,
-        backoff_cap: float = 30.0,
+        backoff_cap: float = 10.0,
     ) -> None:
         self.rest = rest
         self.stream_url = stream_url
@@ -149,13 +77,18 @@ class BinanceTradeStream:
         self.silence_timeout = silence_timeout
         self.backoff = backoff
         self.backoff_cap = backoff_cap
+        self._url_choice = 0
+        self._fill_refused = False
 
     def run(
         self, symbols: Sequence[str], sink: TickSink, stop: threading.Event, status: StreamStatus
     ) -> None:
         """Deliver every trade of `symbols` to `sink` until `stop` is set."""
+        self.rest.cancel_waits_on(stop)
         try:
-            names = [self.rest.resolve_symbol(symbol) for symbol in symbols]
+            names = self._resolve(symbols, stop, status)
+            if names is None:
+                return
 
             def deliver(tick: Tick) -> None:
                 sink(tick)
@@ -175,6 +108,33 @@ class BinanceTradeStream:
                 status.connected = False
                 status.message = "stopped"
 
+    def _resolve(
+        self, symbols: Sequence[str], stop: threading.Event, status: StreamStatus
+    ) -> list[str] | None:
+        """Binance's names for `symbols`, retried while Binance is unreachable; None when stopped.
+
+        An unknown symbol (`UsageError`) or a ban is raised at once: waiting cannot fix either.
+        """
+        failures = 0
+        while not stop.is_set():
+            try:
+                return [self.rest.resolve_symbol(symbol) for symbol in symbols]
+            except BinanceUnavailable as exc:
+                if stop.is_set():
+                    break
+                failures += 1
+                delay = self._delay(failures)
+                log.warning("Binance stream: cannot start (%s); retrying in %.1f s", exc, delay)
+                with status.lock:
+                    status.message = f"Binance unreachable; retry {failures} in {delay:.0f} s"
+                stop.wait(delay)
+        return None
+
+    def _delay(self, failures: int) -> float:
+        """Exponential backoff with jitter, capped."""
+        ceiling = min(self.backoff_cap, self.backoff * 2.0 ** min(failures, 16))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
     def _reconnect_loop(
         self, names: list[str], sequencer: TradeSequencer, stop: threading.Event, status: StreamStatus
     ) -> None:
@@ -191,18 +151,44 @@ class BinanceTradeStream:
             failures = 0 if healthy else failures + 1
             if stop.is_set():
                 break
-            ceiling = min(self.backoff_cap, self.backoff * 2 ** min(failures, 16))
-            delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+            delay = self._delay(failures)
             with status.lock:
                 status.connected = False
                 status.message = f"reconnecting in {delay:.1f} s"
             log.info("Binance stream: reconnecting in %.1f s", delay)
             stop.wait(delay)
 
-    def _fetch(self, symbol: str, from_id: int) -> list[Tick]:
-        return [
-            parse_rest_trade(row, symbol) for row in self.rest.historical_trades(symbol, from_id, FILL_PAGE)
-        ]
+    def _fetch(self, symbol: str, from_id: int) -> list[Tick] | None:
+        """A page of `historicalTrades`, or None once Binance has refused them for good."""
+        if self._fill_refused:
+            return None
+        try:
+            rows = self.rest.historical_trades(symbol, from_id, FILL_PAGE)
+        except BinanceRefused as exc:
+            self._fill_refused = True
+            log.warning("Binance stream: missed trades cannot be filled from now on: %s", exc)
+            return None
+        return [parse_rest_trade(row, symbol) for row in rows]
+
+    def _connect(self, streams: list[str]) -> Connection:
+        """Open a socket on the URL form that last worked; on a refused handshake try the next form.
+
+        The form that works is remembered, so reconnects go straight to it.
+        """
+        urls = stream_urls(self.stream_url, streams)
+        refusal: Exception | None = None
+        for _ in urls:
+            url = urls[self._url_choice % len(urls)]
+            try:
+                return Connection(url, streams, self.silence_timeout)
+            except Exception as exc:
+                if not is_handshake_refusal(exc):
+                    raise
+                log.info("Binance stream: %s refused the connection (%s)", url, exc)
+                self._url_choice += 1
+                refusal = exc
+        assert refusal is not None  # `urls` is never empty
+        raise refusal
 
     def _session(
         self,
@@ -214,7 +200,7 @@ class BinanceTradeStream:
     ) -> bool:
         """One connection from connect to death; True when it carried traffic (resets the backoff)."""
         try:
-            conn = _Connection(self.stream_url, streams, self.silence_timeout)
+            conn = self._connect(streams)
         except Exception as exc:
             log.warning("Binance stream: cannot connect to %s: %s", self.stream_url, exc)
             with status.lock:
@@ -241,7 +227,7 @@ class BinanceTradeStream:
         return delivered > 0 or time.monotonic() - opened > self.silence_timeout
 
     def _pump(
-        self, conn: _Connection, sequencer: TradeSequencer, stop: threading.Event, status: StreamStatus
+        self, conn: Connection, sequencer: TradeSequencer, stop: threading.Event, status: StreamStatus
     ) -> int:
         """Parse and deliver queued messages until the socket dies or `stop` is set."""
         delivered = 0
@@ -250,7 +236,7 @@ class BinanceTradeStream:
                 item = conn.queue.get(timeout=0.1)
             except queue.Empty:
                 continue
-            if item is _CLOSED:
+            if item is CLOSED:
                 break
             received, text = item
             try:
@@ -280,8 +266,12 @@ class BinanceTradeStream:
 
 
 def _log_control(message: Any) -> None:
-    """Subscription acks are routine; errors and unknown events are worth a line."""
-    if isinstance(message, dict) and "result" in message and "error" not in message:
+    """Subscription acks are routine; a refused `SUBSCRIBE` is expected from servers that only honour
+    streams named in the URL; other errors and unknown events are worth a line."""
+    if isinstance(message, dict) and message.get("id") == SUBSCRIBE_ID:
+        level = logging.DEBUG if "error" not in message else logging.INFO
+        log.log(level, "Binance stream: reply to SUBSCRIBE (streams are also named in the URL): %s", message)
+    elif isinstance(message, dict) and "result" in message and "error" not in message:
         log.debug("Binance stream: %s", message)
     else:
         log.warning("Binance stream: unexpected message %s", str(message)[:300])
