@@ -13,7 +13,9 @@ pacing rules** measured at server receive time: a violating request gets error 1
 tests can run them scaled down.
 
 Failure knobs: `drop_connections()` (hard reset of every client socket), `stop_listening()` /
-`start_listening()` (gateway down / restarted on the same port) and `send_error()` (1100/1101/1102...).
+`start_listening()` (gateway down / restarted on the same port), `send_error()` (1100/1101/1102...),
+`drop_on_next(msg)` (reset the socket when that request arrives), `ignore` (message ids left unanswered,
+as by a minimal gateway) and `pace_head_timestamps` (count reqHeadTimeStamp as a historical request).
 The server runs its own asyncio loop in a thread; every public method is thread-safe. Run it standalone
 with `python -m tests.fakes.ib_gateway --port 4001`.
 """
@@ -166,6 +168,8 @@ class FakeIBGateway:
         self.history_start = history_start
         self.next_valid_id = next_valid_id
         self.bar = bar
+        self.ignore: set[int] = set()
+        self.pace_head_timestamps = False
         self.port = 0
         self.received: list[tuple[int, list[str]]] = []
         self.historical_requests: list[HistoricalRequest] = []
@@ -173,6 +177,7 @@ class FakeIBGateway:
         self.subscriptions: dict[tuple[int, int], TickSubscription] = {}
         self.connections_total = 0
         self._historical_errors: list[tuple[int, str]] = []
+        self._drop_on: set[int] = set()
         self._sessions: dict[int, _Session] = {}
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
@@ -214,6 +219,11 @@ class FakeIBGateway:
         """Answer the next `times` historical requests with an error instead of bars."""
         with self._cond:
             self._historical_errors.extend([(code, text)] * times)
+
+    def drop_on_next(self, msg_id: int) -> None:
+        """Reset the client's socket, unanswered, when the next request with `msg_id` arrives."""
+        with self._cond:
+            self._drop_on.add(msg_id)
 
     def send_error(self, req_id: int, code: int, text: str) -> None:
         """Send an error message (with the empty advancedOrderRejectJson field) to every client."""
@@ -341,6 +351,12 @@ class FakeIBGateway:
         """Dispatch one client message (caller holds the condition lock)."""
         out = session.writer.write
         msg = int(fields[0])
+        if msg in self._drop_on:
+            self._drop_on.discard(msg)
+            session.writer.transport.abort()
+            return
+        if msg in self.ignore:
+            return
         if msg == 71:
             self._start_api(session, int(fields[2]))
         elif msg == 61:
@@ -360,7 +376,7 @@ class FakeIBGateway:
         elif msg == 62:
             out(encode(64, 1, fields[2]))
         elif msg == 87:
-            out(encode(88, fields[1], int(self.history_start.timestamp())))
+            self._head_timestamp(session, fields)
         elif msg == 9:
             self._contract_details(session, fields)
         elif msg == 20:
@@ -488,6 +504,25 @@ class FakeIBGateway:
                 label = opened.strftime("%Y%m%d %H:%M:%S UTC")
             rows.append((label, *values))
         return rows
+
+    def _head_timestamp(self, session: _Session, fields: list[str]) -> None:
+        """Answer with `history_start`; paced like a historical request when `pace_head_timestamps`."""
+        req_id = int(fields[1])
+        if self.pace_head_timestamps:
+            found = self._lookup(fields[2:14])
+            request = HistoricalRequest(
+                req_id=req_id, con_id=found[0].con_id if found else 0, symbol=fields[3], exchange=fields[9],
+                end="head", bar_size="", duration="", use_rth=fields[15] == "1", what_to_show=fields[16],
+                format_date=int(fields[17] or 1), keep_up_to_date=False, received_at=time.monotonic(),
+                session=session.number,
+            )  # fmt: skip
+            problem = self._pacing_problem(request)
+            self.historical_requests.append(request)
+            if problem:
+                self.violations.append(f"req {req_id} (head timestamp): {problem}")
+                session.writer.write(encode(4, 2, req_id, 162, PACING_TEXT, ""))
+                return
+        session.writer.write(encode(88, req_id, int(self.history_start.timestamp())))
 
     def _pacing_problem(self, request: HistoricalRequest) -> str | None:
         """Which of IB's three pacing rules this request breaks, judged at server receive time."""

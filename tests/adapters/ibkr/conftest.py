@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway
@@ -49,6 +50,7 @@ def make_source(gateway: FakeIBGateway, spec: ContractSpec | None = None, **opti
         "backoff_seconds": 0.05,
         "request_timeout": 5.0,
         "connect_timeout": 3.0,
+        "connect_patience": 2.0,
         "now": lambda: NOW,
     }
     settings.update(options)
@@ -64,3 +66,9 @@ def source(gateway: FakeIBGateway) -> Iterator[IbkrBarSource]:
     created = make_source(gateway)
     yield created
     created.close()
+
+
+@pytest.fixture(autouse=True)
+def private_pacing_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own shared-pacing ledger directory (the CLI children inherit it)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,6 +15,8 @@ from mdtool.adapters.ibkr import ContractSpec, Endpoint, HistoryOptions, IbkrBar
 from mdtool.errors import ExchangeError, UsageError
 
 from .conftest import CONTRACTS
+
+FOUR_HOURS = (datetime(2026, 1, 6, 10, 0, tzinfo=UTC), datetime(2026, 1, 6, 14, 0, tzinfo=UTC))
 
 
 def collect(source: IbkrBarSource, symbol: str, interval: str, start: datetime, end: datetime) -> list:
@@ -147,13 +151,29 @@ def test_future_by_expiry(gateway: FakeIBGateway) -> None:
         source.close()
 
 
-def test_gateway_down_is_a_clear_exchange_error() -> None:
+def test_gateway_down_is_retried_then_a_clear_exchange_error(caplog: pytest.LogCaptureFixture) -> None:
     with FakeIBGateway(CONTRACTS) as fake:
         port = fake.port
-    source = IbkrBarSource(Endpoint("127.0.0.1", port, 1), ContractSpec(), HistoryOptions(connect_timeout=2))
+    options = HistoryOptions(connect_timeout=2, connect_patience=1.5)
+    source = IbkrBarSource(Endpoint("127.0.0.1", port, 1), ContractSpec(), options)
+    started = time.monotonic()
     try:
-        with pytest.raises(ExchangeError, match=rf"cannot connect to IB Gateway/TWS at 127.0.0.1:{port}"):
+        with pytest.raises(
+            ExchangeError, match=rf"cannot connect to IB Gateway/TWS at 127.0.0.1:{port}.*after 2 attempts"
+        ):
             source.resolve_symbol("AAPL")
+    finally:
+        source.close()
+    assert time.monotonic() - started < 3
+    assert any("retrying in 1 s" in r.getMessage() for r in caplog.records)
+
+
+def test_gateway_starting_late_is_waited_for(gateway: FakeIBGateway) -> None:
+    gateway.stop_listening()
+    threading.Timer(0.3, gateway.start_listening).start()
+    source = make_source(gateway)
+    try:
+        assert source.resolve_symbol("AAPL") == "AAPL"
     finally:
         source.close()
 
@@ -169,32 +189,62 @@ def test_dropped_connection_mid_backfill_reconnects(gateway: FakeIBGateway, sour
     assert gateway.connections_total == 2
 
 
-def test_a_request_ib_never_ends_times_out_with_ibs_reason(gateway: FakeIBGateway) -> None:
-    """ib_async treats 321 as a warning and keeps waiting; an empty result must not pass for "no data"."""
+def test_error_321_fails_at_once_although_ib_async_calls_it_a_warning(gateway: FakeIBGateway) -> None:
+    """ib_async keeps waiting after a 321; the backfill must not sit out the whole request timeout."""
     gateway.fail_next_historical(
         321, "Error validating request:-'bP' : cause - Historical data bar size setting is invalid."
     )
+    source = make_source(gateway, request_timeout=30)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ExchangeError, match=r"IB error 321: Error validating request"):
+            collect(source, "AAPL", "1h", *FOUR_HOURS)
+    finally:
+        source.close()
+    assert time.monotonic() - started < 2
+
+
+def test_a_request_ib_never_answers_times_out_with_ibs_last_messages(gateway: FakeIBGateway) -> None:
+    """An empty result after the timeout must not pass for "no data"."""
+    gateway.ignore = {20}
     source = make_source(gateway, request_timeout=0.5)
     try:
-        with pytest.raises(
-            ExchangeError, match=r"no answer .* within 0.5 s.*IB error 321: Error validating request"
-        ):
-            collect(
-                source,
-                "AAPL",
-                "1h",
-                datetime(2026, 1, 6, 10, tzinfo=UTC),
-                datetime(2026, 1, 6, 14, tzinfo=UTC),
-            )
+        with pytest.raises(ExchangeError, match=r"no answer .* within 0.5 s"):
+            collect(source, "AAPL", "1h", *FOUR_HOURS)
     finally:
         source.close()
 
 
-def test_client_id_in_use_is_reported_with_ibs_reason(gateway: FakeIBGateway, source: IbkrBarSource) -> None:
+def test_a_client_id_in_use_moves_on_to_the_next_one(
+    gateway: FakeIBGateway, source: IbkrBarSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stream holding IBKR_CLIENT_ID must not stop a cron backfill; IB refuses the id with 326."""
     source.resolve_symbol("AAPL")  # holds client id 11
-    second = make_source(gateway, connect_timeout=0.5)  # ib_async waits for the handshake regardless
+    second = make_source(gateway, connect_timeout=5)
+    started = time.monotonic()
     try:
-        with pytest.raises(ExchangeError, match="client id is already in use"):
-            second.resolve_symbol("AAPL")
+        assert second.resolve_symbol("AAPL") == "AAPL"
     finally:
         second.close()
+    assert time.monotonic() - started < 1  # not ib_async's handshake timeout
+    assert [fields[2] for _, fields in gateway.received if fields[0] == "71"] == ["11", "11", "12"]
+    assert "client id 11 is in use" in caplog.text
+
+
+def test_client_ids_all_in_use_are_reported_with_ibs_reason(gateway: FakeIBGateway) -> None:
+    holders = [
+        IbkrBarSource(Endpoint("127.0.0.1", gateway.port, cid), ContractSpec(), HistoryOptions())
+        for cid in range(11, 17)
+    ]
+    try:
+        for holder in holders:
+            holder.resolve_symbol("AAPL")
+        late = make_source(gateway, connect_patience=0)
+        try:
+            with pytest.raises(ExchangeError, match=r"client id 16: IB error 326: .*already in use"):
+                late.resolve_symbol("AAPL")
+        finally:
+            late.close()
+    finally:
+        for holder in holders:
+            holder.close()

@@ -143,3 +143,28 @@ def test_stream_survives_a_gateway_restart_and_sigint_flushes(
     first = datetime.fromisoformat(str(rows[0][0]))
     assert first.replace(tzinfo=first.tzinfo or UTC) == datetime.fromtimestamp(epoch, UTC)  # the wire time
     assert gateway.connections_total == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stream_stops_with_exit_0_while_the_gateway_is_silent(
+    gateway: FakeIBGateway, sqlite_url: str, signum: int
+) -> None:
+    """A contract lookup the gateway never answers must not hold up the signal's clean exit."""
+    gateway.ignore = {9}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdtool", "stream", "ibkr", "AAPL"],
+        env=environment(gateway, sqlite_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        gateway.wait_until(lambda: any(fields[0] == "9" for _, fields in gateway.received), timeout=20)
+        started = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 5

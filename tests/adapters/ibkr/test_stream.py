@@ -171,3 +171,24 @@ def test_unknown_symbol_ends_the_stream_with_a_usage_error(gateway: FakeIBGatewa
     running.wait_for(lambda: running.error is not None)
     running.finish()
     assert isinstance(running.error, UsageError)
+
+
+@pytest.mark.parametrize("silent", [71, 9], ids=["handshake", "contract-details"])
+def test_stop_is_prompt_while_the_gateway_does_not_answer(gateway: FakeIBGateway, silent: int) -> None:
+    """SIGINT/SIGTERM must not wait for a connect or contract lookup timeout before the flush."""
+    gateway.ignore = {silent}
+    slow = StreamOptions(connect_timeout=30, request_timeout=30, poll_seconds=0.01)
+    running = Running(
+        IbkrTickStream(Endpoint("127.0.0.1", gateway.port, 21), ContractSpec(), options=slow), ["AAPL"]
+    )
+    gateway.wait_until(lambda: any(int(fields[0]) == silent for _, fields in gateway.received))
+    started = time.monotonic()
+    running.finish(timeout=5)
+    assert time.monotonic() - started < 1
+    assert running.error is None
+
+
+def test_reconnect_attempts_stay_frequent() -> None:
+    """After a long outage the next attempt must come soon after the gateway is back (IB's Watchdog
+    retries every 2 s); a 30 s backoff let a restarted gateway wait half a minute for its subscribers."""
+    assert StreamOptions().backoff_max <= 5

@@ -8,16 +8,21 @@ of a silent empty backfill.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
-from ib_async import IB, Contract, StartupFetchNONE
+from ib_async import IB, Contract
 
 from mdtool.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
+CLIENT_ID_IN_USE = 326
+SPARE_CLIENT_IDS = 5  # further client ids tried when IBKR_CLIENT_ID is taken
 # Codes ib_async logs as warnings or that only report farm status: not failures.
 INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158})
 
@@ -65,24 +70,63 @@ def new_ib() -> IB:
 
 
 async def connect(ib: IB, endpoint: Endpoint, errors: ErrorLog, timeout: float) -> None:
-    """Connect read-only, skipping the account and order downloads a market-data tool never needs."""
-    mark = errors.mark()
+    """Handshake and startApi only, ready once IB sent managedAccounts and nextValidId.
+
+    `IB.connectAsync` then always asks for positions (even read-only with nothing to fetch) and waits up
+    to `timeout` for the answer, which a market-data tool never uses; a gateway that leaves it unanswered
+    would cost every connection that long. The client-level connect is all that market data needs.
+
+    A client id already in use (error 326: typically a `stream` running while cron starts a backfill
+    with the same IBKR_CLIENT_ID) is not fatal for market data: the next few ids are tried.
+    """
+    last = endpoint.client_id + SPARE_CLIENT_IDS
+    for client_id in range(endpoint.client_id, last + 1):
+        mark = errors.mark()
+        try:
+            await _handshake(ib, endpoint, client_id, timeout)
+        except (OSError, ConnectionError) as error:
+            reasons = errors.since(mark) or [_reason(error)]
+            if isinstance(error, _ClientIdInUse) and client_id < last:
+                log.warning("client id %d is in use at %s; trying %d", client_id, endpoint, client_id + 1)
+                continue
+            raise ExchangeError(
+                f"cannot connect to IB Gateway/TWS at {endpoint} with client id {client_id}: "
+                f"{'; '.join(reasons)} (is it running with the API enabled on that port?)"
+            ) from None
+        log.info("connected to IB Gateway/TWS at %s (client id %d)", endpoint, client_id)
+        return
+
+
+class _ClientIdInUse(ConnectionError):
+    pass
+
+
+async def _handshake(ib: IB, endpoint: Endpoint, client_id: int, timeout: float) -> None:
+    """`Client.connectAsync`, cut short by error 326: IB then closes the socket, but ib_async would
+    wait for the API to start until `timeout`."""
+    refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_error(_req_id: int, code: int, _message: str, _contract: Contract | None) -> None:
+        if code == CLIENT_ID_IN_USE and not refused.done():
+            refused.set_result(None)
+
+    ib.wrapper.clientId = client_id
+    ib.errorEvent += on_error
+    task = asyncio.ensure_future(
+        ib.client.connectAsync(endpoint.host, endpoint.port, client_id, timeout)  # type: ignore[no-untyped-call]
+    )
+    either: set[asyncio.Future[Any]] = {task, refused}
     try:
-        await ib.connectAsync(
-            endpoint.host,
-            endpoint.port,
-            clientId=endpoint.client_id,
-            timeout=timeout,
-            readonly=True,
-            fetchFields=StartupFetchNONE,
-        )
-    except (OSError, ConnectionError) as error:
-        reasons = errors.since(mark) or [_reason(error)]
-        raise ExchangeError(
-            f"cannot connect to IB Gateway/TWS at {endpoint} with client id {endpoint.client_id}: "
-            f"{'; '.join(reasons)} (is it running with the API enabled on that port?)"
-        ) from None
-    log.info("connected to IB Gateway/TWS at %s (client id %d)", endpoint, endpoint.client_id)
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when the caller is cancelled (stop requested): no handshake left running
+        ib.errorEvent -= on_error
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise _ClientIdInUse(f"client id {client_id} is already in use")
+    task.result()
 
 
 def _reason(error: BaseException) -> str:

@@ -10,6 +10,7 @@ a `Wrapper` subclass, which sees IB's own timestamp before ib_async replaces it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -41,7 +42,7 @@ class StreamOptions:
     connect_timeout: float = 10.0
     request_timeout: float = 30.0
     backoff_initial: float = 1.0
-    backoff_max: float = 30.0
+    backoff_max: float = 5.0
     poll_seconds: float = 0.05
 
 
@@ -134,7 +135,14 @@ class IbkrTickStream:
         """Stream on a private event loop until `stop` is set; only a usage error ends it earlier."""
 
         async def main() -> None:
-            await _Session(self, list(symbols), sink, stop, status).main()
+            work = asyncio.ensure_future(_Session(self, list(symbols), sink, stop, status).main())
+            # A handshake or contract lookup the gateway never answers must not delay SIGINT/SIGTERM.
+            while not work.done() and not stop.is_set():
+                await asyncio.wait({work}, timeout=self.options.poll_seconds)
+            if not work.done():
+                work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
 
         asyncio.run(main())
 
