@@ -155,3 +155,29 @@ def test_until_inside_a_bar_keeps_only_bars_closed_by_then(engine: Engine) -> No
     summary = run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=T0, until=until), now=NOW)
     assert summary.end == minute(10)
     assert summary.bars_stored == 10
+
+
+class TradingHoursVenue(ScriptedVenue):
+    """Trades only in the first 30 minutes of every hour: the rest of each hour is a real absence."""
+
+    def fetch_bars(
+        self, symbol: str, interval: str, start: datetime, end: datetime
+    ) -> Iterator[Sequence[Bar]]:
+        for page in super().fetch_bars(symbol, interval, start, end):
+            yield [bar for bar in page if bar.timestamp.minute < 30]
+
+
+def test_ranges_the_venue_answered_empty_are_not_asked_again(engine: Engine) -> None:
+    now = T0 + timedelta(hours=12)
+    request = BackfillRequest("BTCUSDT", "1m", since=T0)
+    first = TradingHoursVenue()
+    summary = run_backfill(engine, first, request, now=now)
+    assert summary.bars_stored == 12 * 30
+    again = TradingHoursVenue()
+    run_backfill(engine, again, request, now=now)
+    # Only the absences younger than the settle time (6 h) are asked for again.
+    assert all(start >= now - timedelta(hours=6, minutes=60) for start, _ in again.asked)
+    assert len(again.asked) == 6
+    refetch = TradingHoursVenue()
+    run_backfill(engine, refetch, BackfillRequest("BTCUSDT", "1m", since=T0, refetch=True), now=now)
+    assert refetch.asked == [(T0, now)]

@@ -14,23 +14,28 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from mdtool.errors import MdtoolError, UsageError
-from mdtool.intervals import ceil_open, count_bars, floor_open, next_open, validate_interval
+from mdtool.intervals import ceil_open, count_bars, floor_open, next_open, nominal_length, validate_interval
 from mdtool.progress import BackfillProgress, NoProgress
+from mdtool.ranges import Range, holes, subtract
 from mdtool.records import Bar
 from mdtool.sources import BarSource
+from mdtool.storage.empty_ranges import known_empty_ranges, record_empty_ranges
 from mdtool.storage.engine import check_connection
 from mdtool.storage.locks import series_lock
-from mdtool.storage.queries import Range, missing_ranges, newest_bar_time
+from mdtool.storage.queries import missing_ranges, newest_bar_time
 from mdtool.storage.writer import write_bars
 
 log = logging.getLogger(__name__)
 
 _PAGES_IN_FLIGHT = 16
+_SETTLE = timedelta(hours=6)
+"""An absence younger than this (or than two bars) is not remembered: a venue may still publish late
+bars, and its clock may differ from ours."""
 _WRITE_BATCH = 10_000
 
 
@@ -119,16 +124,21 @@ def run_backfill(
         ranges = (
             [(start, end)]
             if request.refetch
-            else missing_ranges(engine, source.exchange, symbol, interval, start, end)
+            else subtract(
+                missing_ranges(engine, source.exchange, symbol, interval, start, end),
+                known_empty_ranges(engine, source.exchange, symbol, interval, start, end),
+            )
         )
         total = sum(count_bars(interval, a, b) for a, b in ranges)
         if not ranges:
             log.info("%s: nothing missing between %s and %s", key, start, end)
         progress.start(f"{source.exchange} {symbol} {interval}", total)
         try:
-            _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
+            empty = _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
         finally:
             progress.finish()
+        settled = end - max(2 * nominal_length(interval), _SETTLE)
+        record_empty_ranges(engine, source.exchange, symbol, interval, [r for r in empty if r[1] <= settled])
     summary.requests = source.request_count
     summary.elapsed = time.monotonic() - started
     return summary
@@ -143,23 +153,27 @@ def _fetch_and_store(
     newest: datetime | None,
     summary: BackfillSummary,
     progress: BackfillProgress,
-) -> None:
+) -> list[Range]:
+    """Fetch and store every range; returns the parts the venue answered with no bars."""
     store = _PipelinedStore(engine)
+    empty: list[Range] = []
     try:
         for range_start, range_end in ranges:
-            received_here = 0
+            opens: list[datetime] = []
             for page in source.fetch_bars(symbol, interval, range_start, range_end):
                 bars = _inside(page, range_start, range_end)
-                received_here += len(bars)
+                opens.extend(bar.timestamp for bar in bars)
                 summary.bars_received += len(bars)
                 store.put(bars)
                 summary.bars_stored = store.stored
                 progress.advance(len(bars), source.request_count)
-            if received_here and newest is not None and range_start <= newest:
+            if opens and newest is not None and range_start <= newest:
                 summary.gaps_filled += 1
+            empty.extend(holes(interval, range_start, range_end, sorted(opens)))
     finally:
         store.close()
         summary.bars_stored = store.stored
+    return empty
 
 
 def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> list[Bar]:

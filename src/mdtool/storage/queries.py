@@ -6,12 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine, Row, func, select
 
-from mdtool.intervals import next_open
+from mdtool.ranges import Range, holes
 from mdtool.records import Bar, Tick
 from mdtool.storage.engine import database_errors
 from mdtool.storage.schema import BAR_VALUES, ohlcv, ticks
-
-Range = tuple[datetime, datetime]
 
 
 def newest_bar_time(engine: Engine, exchange: str, symbol: str, interval: str) -> datetime | None:
@@ -45,17 +43,9 @@ def missing_ranges(
         )
         .order_by(ohlcv.c.timestamp)
     )
-    gaps: list[Range] = []
-    expected = start
     with database_errors("cannot look for gaps"), engine.connect() as conn:
-        for (stored,) in conn.execution_options(yield_per=50_000).execute(query):
-            if stored > expected:
-                gaps.append((expected, stored))
-            if stored >= expected:
-                expected = next_open(interval, stored)
-    if expected < end:
-        gaps.append((expected, end))
-    return gaps
+        stored = conn.execution_options(yield_per=50_000).execute(query).scalars()
+        return holes(interval, start, end, stored)
 
 
 def bars_between(

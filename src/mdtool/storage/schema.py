@@ -9,6 +9,7 @@ from mdtool.storage.types import ExactDecimal, UTCDateTime
 
 OHLCV_TABLE = "market_data_ohlcv"
 TICKS_TABLE = "market_data_ticks"
+EMPTY_RANGES_TABLE = "market_data_empty_ranges"
 BAR_KEY = ("exchange", "symbol", "interval", "timestamp")
 TICK_KEY = ("exchange", "symbol", "timestamp", "source", "trade_id")
 BAR_VALUES = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
@@ -48,4 +49,17 @@ ticks = Table(
     Column("side", Text, nullable=True),
     Column("payload", payload_type, nullable=True),
     Column("ingested_at", UTCDateTime, nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+)
+
+# Ranges a venue answered with no bars (nights, weekends, outages, before listing): remembered so that a
+# re-run over the same span does not ask the venue again. Bars are never stored here, only absences.
+empty_ranges = Table(
+    EMPTY_RANGES_TABLE,
+    metadata,
+    Column("exchange", Text, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("interval", Text, primary_key=True),
+    Column("range_start", UTCDateTime, primary_key=True),
+    Column("range_end", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False, server_default=text("CURRENT_TIMESTAMP")),
 )
