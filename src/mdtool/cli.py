@@ -102,7 +102,7 @@ def backfill(
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End, exclusive (same format). Default: now; only closed bars are stored."),
+        typer.Option(help="End (same format): keeps the bars that have closed by then. Default: now."),
     ] = None,
     refetch: Annotated[
         bool, typer.Option(help="Download the whole range again and upsert it (fixes corrected bars).")
@@ -121,7 +121,16 @@ def backfill(
     ] = None,
     rth: Annotated[bool, typer.Option("--rth/--all-hours", help="ibkr: regular trading hours only.")] = True,
 ) -> None:
-    """Store the missing closed bars of one series (resumable, gap-repairing, cron-safe)."""
+    """Store the missing closed bars of one series (resumable, gap-repairing, cron-safe).
+
+    Examples:
+
+      mdtool backfill binance BTCUSDT 1m --since 2024-01-01
+
+      mdtool backfill binance BTCUSDT 1m    # cron mode: after the newest bar
+
+      mdtool backfill ibkr AAPL 1h --since 2025-01-01 --all-hours
+    """
     request = BackfillRequest(
         symbol=symbol,
         interval=interval,
