@@ -158,7 +158,7 @@ def backfill(
     finally:
         bar_source.close()
         engine.dispose()
-    stdout.print(summary.line(), highlight=False)
+    stdout.print(summary.line(), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -197,7 +197,7 @@ def stream(
     finally:
         status_line.close()
         engine.dispose()
-    stdout.print(summary.line(), highlight=False)
+    stdout.print(summary.line(), highlight=False, soft_wrap=True)
 
 
 @app.command("serve-webhook")

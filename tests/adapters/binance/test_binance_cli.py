@@ -71,6 +71,9 @@ def test_backfill_resume_and_gap_repair(fake: FakeBinance, sqlite_url: str) -> N
     first = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h", *SPAN)
     assert first.returncode == 0, first.stderr
     assert scalar(sqlite_url, BARS) == 744
+    summary = first.stdout.strip().splitlines()
+    assert len(summary) == 1, "the summary is one line even off a terminal (cron logs)"
+    assert "744 bars stored" in summary[0]
     klines = fake.request_count("/api/v3/klines")
 
     again = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1h", *SPAN)
