@@ -123,4 +123,3 @@ def test_an_unmigrated_server_database_is_refused_with_a_pointer_to_migrate(
     )
     assert result.returncode == 1
     assert result.stderr.strip().endswith("run `mdtool migrate` first")
-
