@@ -12,7 +12,8 @@ that table skips the optimistic attempt, because collisions come in runs (a re-r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -72,8 +73,8 @@ def _dedupe_bars(bars: Iterable[Bar]) -> list[Bar]:
     return list(latest.values())
 
 
-def _bar_row(bar: Bar) -> tuple[Any, ...]:
-    return tuple(getattr(bar, column) for column in BAR_COLUMNS)
+_bar_row: Callable[[Bar], tuple[Any, ...]] = attrgetter(*BAR_COLUMNS)
+"""A bar as a COPY row, in `BAR_COLUMNS` order (attrgetter: C speed on the backfill's hot path)."""
 
 
 def _tick_row(tick: Tick) -> tuple[Any, ...]:
