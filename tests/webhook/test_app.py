@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -202,6 +203,10 @@ def test_unknown_path_and_method_answer_json(client: httpx.Client) -> None:
     assert "POST" in wrong.headers["allow"]
 
 
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "mdtool.webhook.access"]
+
+
 def test_access_log_has_request_id_signature_and_latency_but_no_secret_or_body(
     client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -209,9 +214,13 @@ def test_access_log_has_request_id_signature_and_latency_but_no_secret_or_body(
     with caplog.at_level(logging.INFO, logger="mdtool.webhook.access"):
         good = client.post(PATH, content=body, headers={**signed(body), "X-Request-ID": "req-42"})
         bad = client.post(PATH, content=body, headers={"X-Signature": "f" * 64})
+        # The server thread logs after the response is sent: wait (bounded) for both lines.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(_access_lines(caplog)) < 2:
+            time.sleep(0.01)
     assert good.headers["x-request-id"] == "req-42"
     assert bad.json()["request_id"] == bad.headers["x-request-id"]
-    lines = [r.getMessage() for r in caplog.records if r.name == "mdtool.webhook.access"]
+    lines = _access_lines(caplog)
     assert any(line.startswith("req-42 POST /webhooks/tradingview 200 signature=valid") for line in lines)
     assert any(
         f"{bad.headers['x-request-id']} POST" in line and " 401 signature=invalid" in line for line in lines
