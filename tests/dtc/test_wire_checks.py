@@ -18,7 +18,6 @@ from decimal import Decimal
 
 import pytest
 
-from mdtool.dtc import history, replies
 from mdtool.dtc.session import ServerConfig, Session
 from mdtool.records import Bar, Tick
 from mdtool.storage.engine import create_engine
@@ -272,35 +271,3 @@ def test_max_days_of_a_stale_series_returns_its_last_days(
         conn.send(days)
         assert conn.expect(801)["NoRecordsToReturn"] == 0
         assert [conn.expect(record_type)["IsFinalRecord"] for _ in range(3)] == [0, 0, 1]
-
-
-def test_an_unexpected_error_answers_the_client_and_spares_the_others(
-    sqlite_dtc_factory: Factory,
-    sqlite_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """A server bug met by one request: a reject or LOGOFF with a reason, never a silent hang."""
-    store(sqlite_url)
-    server = sqlite_dtc_factory()
-    other = logged_on(server)
-
-    async def broken_history(*args: object) -> int:
-        raise RuntimeError("bug in history")
-
-    def broken_logon(server_name: str) -> object:
-        raise RuntimeError("bug in logon")
-
-    monkeypatch.setattr(history, "answer", broken_history)
-    monkeypatch.setattr(replies, "logon_accepted", broken_logon)
-    with caplog.at_level(logging.ERROR):
-        conn = server.client()
-        conn.send(c.historical_request(8, "BTCUSDT", "binance", 60))  # no logon needed without credentials
-        reject = conn.expect(802)
-        assert (reject["RequestID"], reject["RejectText"]) == (8, "internal server error")
-        conn.send(c.logon_request())
-        logoff = conn.expect(5)
-        assert (logoff["Reason"], logoff["DoNotReconnect"]) == ("internal server error", 0)
-        assert conn.wait_closed(timeout=3) < 3
-    assert any("bug in logon" in (r.exc_text or "") for r in caplog.records)
-    still_serves(other)
