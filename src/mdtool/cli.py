@@ -149,10 +149,10 @@ def backfill(
             what_to_show=what_to_show, use_rth=rth,
         )  # fmt: skip
         bar_source = ibkr.make_bar_source(settings, spec)
-    ensure_schema(settings.database_url)
     engine = create_engine(settings.database_url)
     progress: BackfillProgress = RichBackfillProgress(stderr) if stderr.is_terminal else LogBackfillProgress()
     try:
+        ensure_schema(engine)
         warn_if_plain_postgres(engine)
         summary = run_backfill(engine, bar_source, request, progress)
     finally:
@@ -175,8 +175,8 @@ def stream(
 ) -> None:
     """Store live trades until SIGINT/SIGTERM, which flush what is buffered and exit 0. Reconnects itself."""
     settings = load_settings()
-    ensure_schema(settings.database_url)
     engine = create_engine(settings.database_url)
+    ensure_schema(engine)
     warn_if_plain_postgres(engine)
     tick_stream: TickStream
     if source is Source.binance:

@@ -82,11 +82,6 @@ def next_open(interval: str, bar_open: datetime) -> datetime:
     return bar_open.replace(year=year, month=month)
 
 
-def bar_close(interval: str, bar_open: datetime) -> datetime:
-    """The instant a bar stops accepting trades (= the next bar's open)."""
-    return next_open(interval, bar_open)
-
-
 def count_bars(interval: str, start: datetime, end: datetime) -> int:
     """Number of bar opens in [start, end), both on the grid; used for progress totals."""
     if end <= start:

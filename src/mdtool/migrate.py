@@ -74,25 +74,20 @@ def upgrade(database_url: str) -> str:
     return after or ""
 
 
-def ensure_schema(database_url: str) -> None:
+def ensure_schema(engine: Engine) -> None:
     """Make sure the tables exist before a command writes.
 
     The embedded SQLite default is migrated on first use, so the quick start is one command; a server
     database is never changed behind the operator's back: it gets a clear error pointing at `migrate`.
     """
-    engine = create_engine(database_url)
-    try:
-        check_connection(engine)
-        current = current_revision(engine)
-        is_sqlite = engine.dialect.name == "sqlite"
-    finally:
-        engine.dispose()
+    check_connection(engine)
+    current = current_revision(engine)
     head = head_revision()
     if current == head:
         return
-    if is_sqlite:
-        log.info("migrating %s to schema revision %s", database_url, head)
-        upgrade(database_url)
+    if engine.dialect.name == "sqlite":
+        log.info("migrating %s to schema revision %s", safe_url(engine), head)
+        upgrade(engine.url.render_as_string(hide_password=False))
         return
     raise MdtoolError(
         f"the database schema is at revision {current or 'none'}, not {head}: run `mdtool migrate` first"

@@ -11,7 +11,8 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
@@ -94,22 +95,20 @@ def run_stream(
     return summary
 
 
-class _stop_on_signals:
-    """Route SIGINT/SIGTERM to the stop event while streaming (main thread only)."""
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Route SIGINT/SIGTERM to the stop event while streaming (signals can only be set in the main thread)."""
 
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s", signal.Signals(signum).name)
-        self._stop.set()
+        stop.set()
 
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-
-    def __exit__(self, *_exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

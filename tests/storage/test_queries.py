@@ -4,11 +4,9 @@ from sqlalchemy import Engine
 
 from mdtool.records import Bar, Tick
 from mdtool.storage.queries import (
-    latest_tick,
     missing_ranges,
     newest_bar_time,
     newest_numeric_trade_id,
-    stored_series,
 )
 from mdtool.storage.writer import write_bars, write_ticks
 
@@ -54,7 +52,3 @@ def test_newest_numeric_trade_id_compares_numbers_not_text(engine: Engine) -> No
     ])  # fmt: skip
     assert newest_numeric_trade_id(engine, "binance", "BTCUSDT", "trade") == 11
     assert newest_numeric_trade_id(engine, "binance", "ETHUSDT", "trade") is None
-    latest = latest_tick(engine, "binance", "BTCUSDT")
-    assert latest is not None
-    assert latest.trade_id == "11"
-    assert stored_series(engine) == [("binance", "BTCUSDT")]

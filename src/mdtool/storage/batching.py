@@ -45,7 +45,6 @@ class WriterStats:
     spooled: int = 0
     rejected: int = 0
     last_error: str = ""
-    last_commit_lag: float = 0.0
 
 
 class BatchingWriter:
@@ -245,7 +244,6 @@ class BatchingWriter:
         with self._cond:
             self.stats.committed += len(batch)
             self.stats.flushes += 1
-            self.stats.last_commit_lag = time.monotonic() - batch[0][1]
             while self._waiters and self._waiters[0][0] <= self.stats.committed:
                 done.append(self._waiters.popleft()[1])
             self._cond.notify_all()

@@ -89,30 +89,6 @@ def ticks_between(
         return [_tick(row) for row in conn.execute(query)]
 
 
-def latest_bar(engine: Engine, exchange: str, symbol: str, interval: str) -> Bar | None:
-    """Newest stored bar of a series."""
-    query = (
-        select(ohlcv)
-        .where(ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol, ohlcv.c.interval == interval)
-        .order_by(ohlcv.c.timestamp.desc())
-        .limit(1)
-    )
-    with database_errors("cannot read the latest bar"), engine.connect() as conn:
-        row = conn.execute(query).first()
-    return _bar(row) if row is not None else None
-
-
-def latest_tick(engine: Engine, exchange: str, symbol: str, source: str | None = None) -> Tick | None:
-    """Newest stored tick of a symbol (optionally of one source)."""
-    query = select(ticks).where(ticks.c.exchange == exchange, ticks.c.symbol == symbol)
-    if source is not None:
-        query = query.where(ticks.c.source == source)
-    query = query.order_by(ticks.c.timestamp.desc(), ticks.c.trade_id.desc()).limit(1)
-    with database_errors("cannot read the latest tick"), engine.connect() as conn:
-        row = conn.execute(query).first()
-    return _tick(row) if row is not None else None
-
-
 def newest_numeric_trade_id(engine: Engine, exchange: str, symbol: str, source: str) -> int | None:
     """Highest venue trade id among the newest ticks of a feed whose ids are increasing integers.
 
@@ -133,15 +109,6 @@ def newest_numeric_trade_id(engine: Engine, exchange: str, symbol: str, source: 
     with database_errors("cannot read the newest trade id"), engine.connect() as conn:
         ids = [int(value) for (value,) in conn.execute(query) if value.isdigit()]
     return max(ids) if ids else None
-
-
-def stored_series(engine: Engine) -> list[tuple[str, str]]:
-    """Every (exchange, symbol) with stored bars or ticks."""
-    bar_series = select(ohlcv.c.exchange, ohlcv.c.symbol).distinct()
-    tick_series = select(ticks.c.exchange, ticks.c.symbol).distinct()
-    with database_errors("cannot list stored series"), engine.connect() as conn:
-        found = {(row[0], row[1]) for row in conn.execute(bar_series.union(tick_series))}
-    return sorted(found)
 
 
 def _bar(row: Row[tuple[object, ...]]) -> Bar:

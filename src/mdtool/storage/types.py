@@ -68,8 +68,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
-
-
-def sqlite_time_text(moment: datetime) -> str:
-    """The text form SQLite rows hold, for raw SQL that bypasses the type decorator."""
-    return moment.astimezone(UTC).strftime(_SQLITE_TIME_FORMAT)
