@@ -40,7 +40,7 @@ PATH = "/webhooks/tradingview"
 
 def start_service(url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MARKET_DATA_DATABASE_URL": url, "TRADINGVIEW_HMAC_SECRET": SECRET}
-    code = f"import sys; from mdtool.cli_webhook import run_serve_webhook; sys.exit(run_serve_webhook('127.0.0.1', {port}, 1))"
+    code = f"import sys; from mdtool.cli.serve_webhook import run_serve_webhook; sys.exit(run_serve_webhook('127.0.0.1', {port}, 1))"
     with log_path.open("wb") as log:
         service = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=log, cwd=ROOT)
     deadline = time.monotonic() + 30

@@ -1,7 +1,21 @@
 """The error hierarchy users see.
 
-Every failure a user can cause or meet is an `MdtoolError` carrying a one-line message and the exit code
-DESIGN.md fixes; the CLI edge catches them, so library code raises and never prints or exits.
+Every failure a user can cause or meet is an `MdtoolError` carrying a one-line message and an exit code;
+the CLI edge catches them and prints `error: <message>`, so library code raises and never prints or
+exits. The exit-code contract is in docs/architecture.md ("Command line and exit codes")::
+
+    MdtoolError                      exit 1  runtime failure: retrying later may succeed
+    ├── UsageError                   exit 2  the command itself is wrong (argument, symbol, interval)
+    │   └── ConfigError              exit 2  a malformed environment variable or .env value
+    ├── DatabaseError                exit 1  unreachable database or a refused statement
+    │   └── RejectedDataError        exit 1  the rows themselves are refused (retrying cannot help)
+    ├── ExchangeError                exit 1  the venue answered with an error or is unreachable
+    ├── RecordError (+ ValueError)   exit 1  a venue value that cannot be a valid bar or tick
+    ├── ProtocolError                exit 1  a peer broke a wire protocol (truncated, malformed frame)
+    └── BusyError                    exit 1  another run holds the same series' lock
+
+Anything else escaping to the edge is a bug: it is shown as one line too, with the traceback only under
+`--debug`.
 """
 
 

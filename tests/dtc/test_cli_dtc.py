@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mdtool.cli_dtc import parse_listen, run_dtc_push
+from mdtool.cli.dtc_push import parse_listen, run_dtc_push
 from mdtool.errors import MdtoolError, UsageError
 from tests.dtc import client as c
 
@@ -54,7 +54,7 @@ def free_port() -> int:
 
 def test_serves_until_sigterm_then_exits_0(sqlite_url: str) -> None:
     port = free_port()
-    code = f"import sys; from mdtool.cli_dtc import run_dtc_push; sys.exit(run_dtc_push('127.0.0.1:{port}', 'u', 'p'))"
+    code = f"import sys; from mdtool.cli.dtc_push import run_dtc_push; sys.exit(run_dtc_push('127.0.0.1:{port}', 'u', 'p'))"
     env = {**os.environ, "MARKET_DATA_DATABASE_URL": sqlite_url}
     process = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
     try:

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
-from tests.pg_cluster import PostgresCluster
 
 from mdtool.migrate import upgrade
 from mdtool.records import Tick
 from mdtool.storage.batching import BatchingWriter
 from mdtool.storage.engine import create_engine
 from mdtool.storage.schema import ticks
+from tests.pg_cluster import PostgresCluster
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
-from tests.pg_cluster import PostgresCluster
 
 from mdtool.migrate import current_revision, head_revision, upgrade
 from mdtool.storage.engine import create_engine
 from mdtool.storage.schema import BAR_KEY, TICK_KEY
 from mdtool.storage.timescale import PLAIN_TABLES_WARNING, hypertables
+from tests.pg_cluster import PostgresCluster
 
 
 def primary_keys(url: str) -> dict[str, tuple[str, ...]]:
@@ -71,9 +71,8 @@ def test_plain_postgres_gets_plain_tables_and_a_loud_warning(
 
 
 def test_migrate_refuses_an_unreachable_database_with_one_line() -> None:
-    from tests.pg_cluster import free_port
-
     from mdtool.errors import DatabaseError
+    from tests.pg_cluster import free_port
 
     with pytest.raises(DatabaseError) as raised:
         upgrade(f"postgresql://nobody@127.0.0.1:{free_port()}/none")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mdtool.cli_webhook import run_serve_webhook
+from mdtool.cli.serve_webhook import run_serve_webhook
 from mdtool.errors import UsageError
 from tests.pg_cluster import free_port
 from tests.webhook.server import SECRET, signed
@@ -42,7 +42,7 @@ def test_refuses_bad_port_or_workers(port: int, workers: int) -> None:
 def test_serves_logs_access_and_exits_0_on_sigterm(pg_url: str, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "MARKET_DATA_DATABASE_URL": pg_url, "TRADINGVIEW_HMAC_SECRET": SECRET}
-    code = f"import sys; from mdtool.cli_webhook import run_serve_webhook; sys.exit(run_serve_webhook('127.0.0.1', {port}, 1))"
+    code = f"import sys; from mdtool.cli.serve_webhook import run_serve_webhook; sys.exit(run_serve_webhook('127.0.0.1', {port}, 1))"
     process = subprocess.Popen(
         [sys.executable, "-c", code],
         env=env,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.fakes.binance import FakeBinance
 
 from mdtool.adapters.binance.rest import BinanceRest
+from tests.fakes.binance import FakeBinance
 
 
 @pytest.fixture

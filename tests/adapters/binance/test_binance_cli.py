@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import create_engine, text
+
 from tests.fakes.binance import FakeBinance
 
 SPAN = ["--since", "2026-01-01", "--until", "2026-02-01"]  # 744 hourly bars

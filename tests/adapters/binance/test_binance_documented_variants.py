@@ -16,7 +16,6 @@ from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.fakes.binance import FakeBinance
 
 from mdtool.adapters.binance.connection import stream_urls
 from mdtool.adapters.binance.history import BinanceBarSource
@@ -26,6 +25,7 @@ from mdtool.errors import UsageError
 from mdtool.intervals import floor_open
 from mdtool.records import Tick
 from mdtool.sources import StreamStatus
+from tests.fakes.binance import FakeBinance
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from tests.fakes.binance import FakeBinance, kline_row, ms
 
 from mdtool.adapters.binance.history import BinanceBarSource
 from mdtool.adapters.binance.rest import BinanceBanned, BinanceRest
 from mdtool.errors import ExchangeError, UsageError
 from mdtool.intervals import floor_open
 from mdtool.records import Bar
+from tests.fakes.binance import FakeBinance, kline_row, ms
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

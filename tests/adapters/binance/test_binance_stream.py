@@ -8,13 +8,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
-from tests.fakes.binance import FakeBinance
-
 from mdtool.adapters.binance.rest import BinanceRest
 from mdtool.adapters.binance.stream import BinanceTradeStream
 from mdtool.errors import UsageError
 from mdtool.records import Tick
 from mdtool.sources import StreamStatus
+from tests.fakes.binance import FakeBinance
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -8,11 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.fakes.ib_gateway import FakeContract, FakeIBGateway
-from tests.fakes.ib_gateway import PacingRules as GatewayPacing
 
 from mdtool.adapters.ibkr import ContractSpec, Endpoint, HistoryOptions, IbkrBarSource
 from mdtool.adapters.ibkr.pacing import PacingRules
+from tests.fakes.ib_gateway import FakeContract, FakeIBGateway
+from tests.fakes.ib_gateway import PacingRules as GatewayPacing
 
 NOW = datetime(2026, 1, 6, 15, 0, 30, tzinfo=UTC)
 SCALE = 0.02  # 15 s -> 0.3 s, 2 s -> 0.04 s, 10 min -> 12 s

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from ib_async import BarData
-from tests.fakes.ib_gateway import BAR_SECONDS, _duration_seconds, _step_allowed
 
 from mdtool.adapters.ibkr.bars import BAR_SIZES, bar_open, is_closed, plan_requests, to_bars
 from mdtool.errors import UsageError
 from mdtool.intervals import INTERVALS
+from tests.fakes.ib_gateway import BAR_SECONDS, _duration_seconds, _step_allowed
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 from ib_async import IB, Contract, Stock
+
 from tests.fakes.ib_gateway import ACCOUNT, FakeContract, FakeIBGateway, PacingRules
 
 NOW = datetime(2026, 1, 6, 15, 0, 30, tzinfo=UTC)

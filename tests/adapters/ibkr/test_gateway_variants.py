@@ -8,13 +8,12 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.adapters.ibkr.conftest import make_source
-from tests.fakes.ib_gateway import FakeIBGateway
-from tests.fakes.ib_gateway import PacingRules as GatewayPacing
-
 from mdtool.adapters.ibkr import HistoryOptions, IbkrBarSource
 from mdtool.adapters.ibkr.pacing import PacingRules
 from mdtool.records import Bar
+from tests.adapters.ibkr.conftest import make_source
+from tests.fakes.ib_gateway import FakeIBGateway
+from tests.fakes.ib_gateway import PacingRules as GatewayPacing
 
 START_UP = {61, 5, 99, 6, 76, 7}  # positions, orders, completed orders, account updates, executions
 FOUR_HOURS = (datetime(2026, 1, 6, 10, 0, tzinfo=UTC), datetime(2026, 1, 6, 14, 0, tzinfo=UTC))

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from tests.adapters.ibkr.conftest import NOW, client_pacing, gateway_pacing, make_source
-from tests.fakes.ib_gateway import FakeIBGateway
 
 from mdtool.adapters.ibkr import ContractSpec, Endpoint, HistoryOptions, IbkrBarSource
 from mdtool.errors import ExchangeError, UsageError
+from tests.adapters.ibkr.conftest import NOW, client_pacing, gateway_pacing, make_source
+from tests.fakes.ib_gateway import FakeIBGateway
 
 from .conftest import CONTRACTS
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, text
-from tests.adapters.ibkr.conftest import NOW, make_source
-from tests.fakes.ib_gateway import FakeIBGateway
 
 from mdtool.backfill import BackfillRequest, run_backfill
+from tests.adapters.ibkr.conftest import NOW, make_source
+from tests.fakes.ib_gateway import FakeIBGateway
 
 
 def test_backfill_stores_exact_closed_bars_and_resumes(engine: Engine, gateway: FakeIBGateway) -> None:

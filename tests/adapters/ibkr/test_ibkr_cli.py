@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
+
 from tests.adapters.ibkr.conftest import CONTRACTS
 from tests.fakes.ib_gateway import FakeIBGateway
 

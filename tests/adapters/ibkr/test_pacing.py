@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.adapters.ibkr.conftest import CONTRACTS, NOW, make_source
-from tests.fakes.ib_gateway import FakeIBGateway
 
 from mdtool.adapters.ibkr import ContractSpec
 from mdtool.adapters.ibkr.ledger import COMPACT_BYTES, Ledger, default_path
 from mdtool.adapters.ibkr.pacing import Pacer, PacingRules
 from mdtool.errors import ExchangeError
+from tests.adapters.ibkr.conftest import CONTRACTS, NOW, make_source
+from tests.fakes.ib_gateway import FakeIBGateway
 
 RULES = PacingRules(margin_seconds=0)
 

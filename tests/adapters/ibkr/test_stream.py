@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from tests.adapters.ibkr.conftest import CONTRACTS
-from tests.fakes.ib_gateway import FakeIBGateway
 
 from mdtool.adapters.ibkr import ContractSpec, Endpoint, IbkrTickStream, StreamOptions
 from mdtool.errors import UsageError
 from mdtool.records import Tick
 from mdtool.sources import StreamStatus
+from tests.adapters.ibkr.conftest import CONTRACTS
+from tests.fakes.ib_gateway import FakeIBGateway
 
 FAST = StreamOptions(
     connect_timeout=2, request_timeout=3, backoff_initial=0.05, backoff_max=0.2, poll_seconds=0.01

@@ -6,7 +6,9 @@ import asyncio
 import ipaddress
 import logging
 import signal
+from typing import Annotated
 
+import typer
 from sqlalchemy import Engine
 
 from mdtool.config import load_settings
@@ -63,3 +65,16 @@ async def _serve_until_signal(engine: Engine, host: str, port: int, config: Serv
     except OSError as exc:
         raise MdtoolError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     log.info("DTC server stopped")
+
+
+def dtc_push(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to accept DTC clients on.")] = "127.0.0.1:11099",
+    username: Annotated[str | None, typer.Option(help="Require this logon username.")] = None,
+    password: Annotated[str | None, typer.Option(help="Require this logon password.")] = None,
+) -> None:
+    """Serve stored bars and live ticks to Sierra Chart (or any DTC client) over the DTC protocol.
+
+    Encodings: binary, JSON, compact JSON. Address a series as Symbol BTCUSDT with Exchange binance.
+    Subscriptions get a snapshot, then every newly stored tick within 250 ms of its commit.
+    """
+    raise typer.Exit(run_dtc_push(listen, username, password))

@@ -6,6 +6,10 @@ failed worker start buried in server logs.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from mdtool.config import load_settings
 from mdtool.errors import UsageError
 from mdtool.webhook.options import load_options
@@ -24,3 +28,16 @@ def run_serve_webhook(host: str, port: int, workers: int) -> int:
     load_options()
     serve(host, port, workers)
     return 0
+
+
+def serve_webhook(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.", min=1)] = 1,
+) -> None:
+    """Serve /health and the signed TradingView webhook (needs TRADINGVIEW_HMAC_SECRET, >= 16 bytes).
+
+    POST alerts to /webhooks/tradingview with X-Signature = hex HMAC-SHA256 of the raw body. Bodies
+    above MDTOOL_WEBHOOK_MAX_BODY bytes (default 65536) get 413.
+    """
+    raise typer.Exit(run_serve_webhook(host, port, workers))
