@@ -1,4 +1,5 @@
-"""Settings from the environment (DESIGN.md §2), with an optional `.env` in the working directory.
+"""Settings from the environment (docs/architecture.md, "Environment"), with an optional `.env` in the
+working directory.
 
 Values are validated when the settings are loaded, so a malformed URL or port fails at start-up with
 one line naming the variable, instead of as a traceback deep inside a client library.
@@ -77,7 +78,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 
 
 def validate_database_url(url: str) -> str:
-    """Accept the URL forms DESIGN.md lists; anything else would fail obscurely inside SQLAlchemy."""
+    """Accept the URL forms docs/architecture.md lists; anything else would fail obscurely in SQLAlchemy."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in _DATABASE_SCHEMES:
         raise ConfigError(

@@ -36,7 +36,7 @@ _FIRST_MONDAY = datetime(1970, 1, 5, tzinfo=UTC)
 
 
 def validate_interval(interval: str) -> str:
-    """Return `interval` unchanged when it is one DESIGN.md allows, else raise a usage error."""
+    """Return `interval` unchanged when it is one docs/architecture.md lists, else raise a usage error."""
     if interval not in INTERVALS:
         raise UsageError(f"unknown interval {interval!r}; use one of {' '.join(INTERVALS)}")
     return interval

@@ -1,7 +1,7 @@
 """The `mdtool` command line: thin Typer commands that parse, call one library function, and print.
 
 Errors are caught here, at the edge: an `MdtoolError` becomes one `error: ...` line on stderr and the
-exit code DESIGN.md fixes; a traceback appears only with `--debug` or `MDTOOL_DEBUG=1`.
+exit code docs/architecture.md fixes; a traceback appears only with `--debug` or `MDTOOL_DEBUG=1`.
 """
 
 from __future__ import annotations

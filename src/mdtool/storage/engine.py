@@ -1,6 +1,7 @@
 """Engine creation for PostgreSQL (psycopg 3) and SQLite, and translation of driver errors.
 
-Both URL spellings DESIGN.md allows for PostgreSQL mean psycopg 3, so they are normalised here once.
+Both URL spellings documented for PostgreSQL (docs/architecture.md) mean psycopg 3, so they are
+normalised here once.
 Driver exceptions are turned into one-line `DatabaseError`s at this boundary because their default text
 spans several lines and includes SQL, which is noise for a user whose database is simply down.
 """
@@ -98,7 +99,7 @@ def timescaledb_installed(engine: Engine) -> bool:
 
 
 def warn_if_plain_postgres(engine: Engine) -> None:
-    """DESIGN.md §3: without TimescaleDB say so loudly on every start, never silently."""
+    """Without TimescaleDB say so loudly on every start, never silently (docs/architecture.md, §2)."""
     if is_postgres(engine) and not timescaledb_installed(engine):
         log.warning(
             "TimescaleDB is not installed in this database: tables are plain PostgreSQL tables "

@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables, exactly as DESIGN.md §3 fixes them (the Alembic revisions create them)."""
+"""SQLAlchemy Core tables as docs/architecture.md (§2) describes them; the Alembic revisions create them."""
 
 from __future__ import annotations
 

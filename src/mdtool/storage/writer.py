@@ -1,4 +1,4 @@
-"""Idempotent batched writes of bars and ticks (DESIGN.md §3).
+"""Idempotent batched writes of bars and ticks (docs/architecture.md, "Tables and keys").
 
 Bars: insert, or update an existing bar only where a value differs (a corrected bar replaces the old
 one; an identical re-run changes nothing, not even `ingested_at`). Ticks: insert, ignore duplicates.
