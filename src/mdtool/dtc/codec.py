@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from mdtool.dtc import json_codec
+from mdtool.dtc.errors import LocalProtocolError
 from mdtool.dtc.layouts import HEADER, LAYOUTS, LAYOUTS_BY_TYPE, STRING, CompiledLayout
 from mdtool.dtc.messages import (
     BINARY_ENCODING,
@@ -42,7 +43,7 @@ def encode_binary(message: Message) -> bytes:
     try:
         return layout.struct.pack(*values)
     except struct.error as exc:
-        raise ProtocolError(f"cannot encode {type(message).__name__}: {exc}") from None
+        raise LocalProtocolError(f"cannot encode {type(message).__name__}: {exc}") from None
 
 
 def decode_binary(frame: bytes) -> Message | None:
