@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from mdtool.dtc import messages as m
 from mdtool.dtc.codec import Decoder, TradeValues, encode, encode_batch, encode_trades
-from mdtool.dtc.json_codec import decode_json
 from mdtool.dtc.errors import LocalProtocolError
+from mdtool.dtc.json_codec import decode_json
 from mdtool.errors import ProtocolError
 
 TRADE = m.MarketDataUpdateTrade(SymbolID=1, AtBidOrAsk=2, Price=5000.25, Volume=3.0, DateTime=1700000000.5)

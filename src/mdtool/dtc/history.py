@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -130,7 +130,7 @@ class HistoryAnswer:
     async def prepare(self) -> None:
         await self._in_thread(self._open)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Record bytes (compressed when so), fetched and encoded one chunk ahead of the caller."""
         try:
             pending = asyncio.get_running_loop().run_in_executor(self._threads, self._produce)
@@ -162,7 +162,8 @@ class HistoryAnswer:
                 start, end = requested_range(request, datetime.now(UTC), newest)
             opened = history_stream.open_ticks(engine, series, start, end, quotes)
         else:
-            source = self._source(start, end)
+            # The source is chosen over the whole range: MaxDaysToReturn counts back from its newest row.
+            source = self._source(*requested_range(replace(request, MaxDaysToReturn=0), datetime.now(UTC)))
             if source is None:
                 return
             if request.MaxDaysToReturn > 0 and request.EndDateTime <= 0:

@@ -130,6 +130,10 @@ class ServerProtocol:
             self._next_heartbeat = now + self.heartbeat_interval
         return []
 
+    def now(self) -> float:
+        """The injected clock's monotonic time, for a driver that sleeps until `next_timer()`."""
+        return self._clock.monotonic()
+
     def next_timer(self) -> float | None:
         """Monotonic time at which `tick` has work, or None."""
         times = [t for t in (self._silence_deadline(), self._next_heartbeat) if t is not None]
