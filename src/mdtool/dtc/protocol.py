@@ -45,6 +45,8 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class ProtocolConfig:
+    """Logon rules: required credentials (None = open), the name announced, the wait for a logon."""
+
     username: str | None = None
     password: str | None = None
     server_name: str = "mdtool"
@@ -60,6 +62,8 @@ class RequestReceived:
 
 @dataclass(frozen=True)
 class Unsubscribed:
+    """The client ended a subscription: the caller stops its live feed."""
+
     symbol_id: int
     series: Series
 
@@ -75,6 +79,8 @@ Event = RequestReceived | Unsubscribed | ConnectionClosed
 
 
 class ServerProtocol:
+    """One connection's protocol state: feed `receive_data`/`tick`, act on events, write `data_to_send`."""
+
     def __init__(self, config: ProtocolConfig, clock: Clock | None = None) -> None:
         self._config = config
         self._clock = clock or SystemClock()

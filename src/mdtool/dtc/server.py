@@ -23,6 +23,8 @@ _BACKLOG = 1024
 
 
 class DtcServer:
+    """Listens for DTC clients; every session shares one `TickHub` and counts into `stats`."""
+
     def __init__(
         self, engine: Engine, config: ServerConfig | None = None, hub: TickHub | None = None
     ) -> None:

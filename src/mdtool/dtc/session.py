@@ -47,6 +47,8 @@ _INTERNAL = "internal server error"
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """Server settings: logon rules, per-client queue limit (bytes), history chunk (rows), zlib level."""
+
     username: str | None = None
     password: str | None = None
     server_name: str = "mdtool"
@@ -188,10 +190,20 @@ class Session:
                 self._push(data, count)
 
         def trades(batch: list[Trade]) -> None:
-            deliver(encode_trades([(symbol_id, *t) for t in batch], self._protocol.encoding), len(batch))
+            try:
+                data = encode_trades([(symbol_id, *t) for t in batch], self._protocol.encoding)
+            except LocalProtocolError as exc:  # ours: the client is not told it did anything wrong
+                log.error("DTC client %s: live trades not sent: %s", self._peer, exc)
+                return
+            deliver(data, len(batch))
 
         def quotes(batch: list[Quote]) -> None:
-            deliver(encode_quotes([(symbol_id, *q) for q in batch], self._protocol.encoding), len(batch))
+            try:
+                data = encode_quotes([(symbol_id, *q) for q in batch], self._protocol.encoding)
+            except LocalProtocolError as exc:
+                log.error("DTC client %s: live quotes not sent: %s", self._peer, exc)
+                return
+            deliver(data, len(batch))
 
         self._sinks[symbol_id] = trades
         await self._hub.subscribe(series, trades, quotes)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 @dataclass
 class ServerStats:
+    """Live counters of one server (`DtcServer.stats`)."""
+
     clients_connected: int = 0  # sessions open right now
     clients_total: int = 0  # sessions accepted since start
     messages_sent: int = 0  # DTC messages queued to clients (live updates and history records included)
