@@ -55,10 +55,15 @@ class BarSource:
 
 
 def dividing_intervals(seconds: int) -> list[str]:
-    """Stored intervals whose bars fit whole into a `seconds` bucket, finest first."""
+    """Stored intervals whose bars fit whole into a `seconds` bucket, in order of preference.
+
+    The interval itself comes first (the venue's own bars, nothing to group), then the finest that
+    divide it: finer bars usually reach further into the present than coarser ones.
+    """
     fixed = [i for i in INTERVALS if i != MONTH]
     lengths = {i: int(nominal_length(i).total_seconds()) for i in fixed}
-    return sorted((i for i in fixed if seconds % lengths[i] == 0), key=lengths.__getitem__)
+    dividing = [i for i in fixed if seconds % lengths[i] == 0]
+    return sorted(dividing, key=lambda i: (lengths[i] != seconds, lengths[i]))
 
 
 def bar_source(
@@ -69,7 +74,7 @@ def bar_source(
     end: datetime,
     quote_sources: tuple[str, ...],
 ) -> BarSource | None:
-    """The finest stored bars that divide `seconds` with a bar in [start, end); else trade ticks; else None.
+    """Stored bars that divide `seconds` with a bar in [start, end); else trade ticks; else None.
 
     Each probe is a primary-key prefix lookup, so choosing costs a few index reads, not a scan.
     """
