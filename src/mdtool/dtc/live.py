@@ -188,8 +188,19 @@ class TickHub:
         if since is not None:
             poller.seen = {key: at for key, at in poller.seen.items() if at >= since}
         if deliver and fresh:
-            self.publish(poller.series, [to_trade(row) for row in fresh if not row.is_quote])
-            self.publish_quotes(poller.series, [to_quote(row) for row in fresh if row.is_quote])
+            self._deliver(poller.series, fresh)
+
+    def _deliver(self, series: Series, rows: list[StoredTick]) -> None:
+        """Trades and quotes in event order: each run of one kind is one batch."""
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end == len(rows) or rows[end].is_quote != rows[start].is_quote:
+                run = rows[start:end]
+                if run[0].is_quote:
+                    self.publish_quotes(series, [to_quote(row) for row in run])
+                else:
+                    self.publish(series, [to_trade(row) for row in run])
+                start = end
 
     def _next_since(self, newest: datetime | None, horizon: datetime | None) -> datetime | None:
         if horizon is None:
