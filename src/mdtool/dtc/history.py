@@ -54,6 +54,7 @@ RECORD_INTERVALS: dict[int, str] = {
 }
 TICKS = 0
 SUPPORTED_INTERVALS = frozenset(HISTORICAL_DATA_INTERVALS) | frozenset(RECORD_INTERVALS)
+_FIRST_CHUNK = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_END = datetime(9999, 1, 1, tzinfo=UTC)
 _NO_END_SECONDS = int((_NO_END - _EPOCH).total_seconds())
@@ -172,7 +173,7 @@ class HistoryAnswer:
             start = history_stream.bucket_start(request.RecordInterval, max(start, _EPOCH))
             opened = history_stream.open_bars(engine, series, source, start, end, quotes)
         self._stream = self._stack.enter_context(opened)
-        self._next = self._stream.fetch(self._options.chunk)
+        self._next = self._stream.fetch(min(self._options.chunk, _FIRST_CHUNK))  # first records soon
 
     def _source(self, start: datetime, end: datetime) -> BarSource | None:
         seconds = self._request.RecordInterval
