@@ -32,6 +32,7 @@ class DtcServer:
         self._config = config or ServerConfig()
         self.hub = hub or TickHub(engine)
         self.stats = ServerStats()
+        self.address: tuple[str, int] | None = None  # once listening
         self._server: asyncio.Server | None = None
         self._sessions: dict[Session, asyncio.Task[None]] = {}
 
@@ -42,7 +43,8 @@ class DtcServer:
         self._server = await asyncio.start_server(self._accept, host, port, backlog=_BACKLOG)
         bound = self._server.sockets[0].getsockname()
         log.info("DTC server listening on %s:%s", bound[0], bound[1])
-        return bound[0], bound[1]
+        self.address = (bound[0], bound[1])
+        return self.address
 
     async def close(self, reason: str = "server shutting down") -> None:
         """Stop listening, log every client off, and wait for their sessions to end."""

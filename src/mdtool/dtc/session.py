@@ -349,6 +349,8 @@ class Session:
 
     def _abort(self) -> None:
         """Drop the client now: linger 0 makes the close a reset, discarding what the kernel still holds."""
+        if not self._protocol.closed:
+            self.stats.clients_dropped_slow += 1
         self._protocol.abort("too slow: its queue is full")
         self._outbox.close()
         sock = self._writer.get_extra_info("socket")
