@@ -62,6 +62,10 @@ def conninfo(url: str) -> str:
 
 def seed(url: str, bars: int, ticks: int) -> None:
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        stored = conn.execute("SELECT count(*) FROM market_data_ohlcv WHERE symbol = 'BTCUSDT'").fetchone()
+        if stored and stored[0]:  # a --database-url seeded by an earlier run
+            print(f"reusing the {stored[0]:,} bars (and the ticks) already stored")
+            return
         started = time.perf_counter()
         conn.execute(BARS_SQL, (bars,))  # type: ignore[arg-type]
         conn.execute(TICKS_SQL, (ticks,))  # type: ignore[arg-type]

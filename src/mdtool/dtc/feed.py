@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Engine, Float, Select, cast, func, literal, select, text, union_all
 
 from mdtool.storage.engine import database_errors, is_postgres
+from mdtool.storage.history_stream import READER_APPLICATION
 from mdtool.storage.schema import ohlcv, ticks
 
 MAX_PRICE_PLACES = 9
@@ -209,11 +210,14 @@ class TickPoll:
 
 # `ingested_at` defaults to now(), the writing transaction's start: the oldest open transaction of any
 # other client bounds what may still appear. Read before the ticks, so nothing slips between the two.
+# History answers hold a read-only transaction for the whole download; they write nothing, so they are
+# left out (otherwise every poll would re-read everything stored since a long download began).
 _WRITE_HORIZON = text(
-    "SELECT LEAST(now(), min(xact_start) FILTER (WHERE state <> 'idle')), bool_or(state IS NULL) "
+    "SELECT LEAST(now(), min(xact_start) FILTER (WHERE state <> 'idle' "
+    "AND application_name IS DISTINCT FROM :reader)), bool_or(state IS NULL) "
     "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
     "AND backend_type = 'client backend'"
-)
+).bindparams(reader=READER_APPLICATION)
 
 
 def ticks_ingested_since(engine: Engine, exchange: str, symbol: str, since: datetime | None) -> TickPoll:

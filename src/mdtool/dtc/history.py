@@ -91,7 +91,7 @@ def _moment(seconds: int) -> datetime:
 @dataclass(frozen=True)
 class HistoryOptions:
     chunk: int = 8192  # rows fetched, encoded and written at a time
-    zlib_level: int = 6
+    zlib_level: int = 1
     quote_sources: tuple[str, ...] = feed.QUOTE_SOURCES
 
 

@@ -55,7 +55,7 @@ class ServerConfig:
     logon_timeout: float = 30.0
     queue_limit: int = 8 * 1024 * 1024
     history_page: int = 8192  # rows fetched, encoded and written at a time
-    zlib_level: int = 6
+    zlib_level: int = 1  # level 1: 4-5x the speed of 6 for 4 % more bytes on bar records
 
     @property
     def protocol(self) -> ProtocolConfig:

@@ -31,6 +31,9 @@ from mdtool.intervals import INTERVALS, MONTH, nominal_length
 from mdtool.storage.engine import database_errors, is_postgres, timescaledb_installed
 from mdtool.storage.schema import OHLCV_TABLE, TICKS_TABLE, ohlcv, ticks
 
+# Marks the long read-only transactions of history answers in pg_stat_activity: they can never insert
+# a tick, so the live poll's write horizon (`dtc.feed`) must not wait for them to end.
+READER_APPLICATION = "mdtool history reader"
 ORIGIN = 946_857_600  # 2000-01-03 00:00 UTC, a Monday: TimescaleDB's default time_bucket origin
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 _UINT32_MAX = 0xFFFFFFFF
@@ -290,6 +293,9 @@ def _stream(engine: Engine, sql: str, params: list[Any]) -> Iterator[RowStream]:
         driver: Any = connection.driver_connection
         with database_errors("cannot read history"):
             if is_postgres(engine):
+                driver.rollback()  # a fresh transaction, whatever the pool's ping left open
+                driver.execute("SET TRANSACTION READ ONLY")
+                driver.execute(f"SET LOCAL application_name = '{READER_APPLICATION}'")
                 cursor = driver.cursor(name="mdtool_history", binary=True)  # server-side: bounded memory
             else:
                 driver.create_aggregate("mdtool_decimal_sum", 1, _DecimalSum)
