@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/dtc.py [--messages 2000000] [--batch 1000] [--encoding 0|2|3]
     .venv/bin/python bench/dtc.py --database [--messages 200000] [--batch 2000] [--database-url URL]
+    .venv/bin/python bench/dtc.py --history [--bars 525600] [--ticks 2000000] [--database-url URL]
+
+`--history` measures historical answers against a plain psycopg fetch of the same rows, with the live
+delay another client sees meanwhile (see bench/dtc_history.py).
 
 The server runs in this process exactly as `mdtool dtc-push` runs it (`DtcServer`, one `Session`, the
 `TickHub` fan-out, binary batch encoding, the bounded per-client outbox). The client runs in a separate
@@ -207,7 +211,17 @@ def main() -> None:
         action="store_true",
         help="first create the index on (exchange, symbol, ingested_at) that the live poll wants",
     )
+    parser.add_argument("--history", action="store_true", help="history throughput vs a plain fetch")
+    parser.add_argument("--bars", type=int, default=525_600, help="1m bars to seed for --history")
+    parser.add_argument("--ticks", type=int, default=2_000_000, help="ticks to seed for --history")
     args = parser.parse_args()
+    if args.history:
+        from bench.dtc_history import main as history_main
+
+        with database(args.database_url, True) as url:
+            upgrade(url)
+            history_main(url, args.bars, args.ticks)
+        return
     batch = args.batch or (2000 if args.database else 1000)
     count = (args.messages or (200_000 if args.database else 2_000_000)) // batch * batch
     with database(args.database_url, args.database) as url:

@@ -69,6 +69,7 @@ FORMATS: dict[int, tuple[str, Sequence[str]]] = {
         ],
     ),
     107: ("<HHIH6x3d", ("SymbolID", "AtBidOrAsk", "Price", "Volume", "DateTime")),
+    108: ("<HHIdf4xdfI", ("SymbolID", "BidPrice", "BidQuantity", "AskPrice", "AskQuantity", "DateTime")),
     507: (
         "<HHi64s16si64sfifB",
         [
@@ -149,12 +150,29 @@ def security_definition_request(request_id: int, symbol: str, exchange: str) -> 
 
 
 def historical_request(
-    request_id: int, symbol: str, exchange: str, interval: int, start: int = 0, end: int = 0
+    request_id: int,
+    symbol: str,
+    exchange: str,
+    interval: int,
+    start: int = 0,
+    end: int = 0,
+    zlib: bool = False,
 ) -> bytes:
     fmt = "<HHi64s16si4xqqIBBHB7x"
     return struct.pack(
-        fmt, 128, 800, request_id, text(symbol), text(exchange), interval, start, end, 0, 0, 0, 0, 0
+        fmt, 128, 800, request_id, text(symbol), text(exchange), interval, start, end, 0, int(zlib), 0, 0, 0
     )
+
+
+def parse_all(data: bytes) -> list[dict[str, Any]]:
+    """Every whole binary message in `data` (which must hold whole messages only)."""
+    reader = DtcClient.__new__(DtcClient)
+    reader.buffer, reader.json = data, False
+    messages = []
+    while (message := reader._parse()) is not None:
+        messages.append(message)
+    assert not reader.buffer, f"{len(reader.buffer)} bytes left over"
+    return messages
 
 
 class DtcClient:
@@ -205,6 +223,20 @@ class DtcClient:
             except TimeoutError:
                 return
             assert message["Type"] != type_id, message
+
+    def read_to_end(self, timeout: float) -> bytes:
+        """Everything the server sends until it closes the connection (after what is buffered)."""
+        data, self.buffer = self.buffer, b""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("server did not close the connection")
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                return data
+            data += chunk
 
     def wait_closed(self, timeout: float) -> float:
         """Seconds until the server closes the connection (heartbeats are read and ignored)."""

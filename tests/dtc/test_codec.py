@@ -10,6 +10,7 @@ import pytest
 
 from mdtool.dtc import messages as m
 from mdtool.dtc.codec import Decoder, decode_binary, encode, encode_batch, encode_binary, encode_trades
+from mdtool.dtc.errors import LocalProtocolError
 from mdtool.errors import ProtocolError
 from tests.dtc.reference_layouts import LAYOUT_TABLE
 
@@ -200,7 +201,7 @@ def test_garbage_frame_is_consumed_or_rejected_never_hangs() -> None:
 
 
 def test_oversized_values_are_refused_when_encoding() -> None:
-    with pytest.raises(ProtocolError, match="cannot encode"):
+    with pytest.raises(LocalProtocolError, match="cannot encode"):
         encode_binary(m.MarketDataUpdateTrade(SymbolID=2**32))
 
 

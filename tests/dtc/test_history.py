@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mdtool.dtc.history import RECORD_INTERVALS, requested_range, supported
-from mdtool.dtc.messages import HistoricalPriceDataRequest
+from mdtool.dtc.messages import HISTORICAL_DATA_INTERVALS, HistoricalPriceDataRequest
 from mdtool.intervals import INTERVALS, nominal_length
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -44,9 +44,14 @@ def test_record_intervals_are_the_stored_fixed_intervals() -> None:
     assert supported(60)
 
 
-@pytest.mark.parametrize("seconds", [-1, 2, 7, 120, 2_592_000])
+@pytest.mark.parametrize("seconds", [-1, 3, 7, 120, 2_592_000])
 def test_other_intervals_are_unsupported(seconds: int) -> None:
     assert not supported(seconds)
+
+
+def test_every_interval_of_the_protocol_is_supported() -> None:
+    """HistoricalDataIntervalEnum: 2 s, 4 s, 10 s... are served too, by aggregation (issue 13)."""
+    assert all(supported(seconds) for seconds in HISTORICAL_DATA_INTERVALS)
 
 
 def test_max_days_counts_back_from_the_newest_stored_record_without_an_end() -> None:

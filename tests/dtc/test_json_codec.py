@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mdtool.dtc import messages as m
 from mdtool.dtc.codec import Decoder, TradeValues, encode, encode_batch, encode_trades
+from mdtool.dtc.errors import LocalProtocolError
 from mdtool.dtc.json_codec import decode_json
 from mdtool.errors import ProtocolError
 
@@ -168,9 +169,9 @@ def test_fast_trade_encoding_equals_the_generic_one(trades: list[TradeValues], e
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_values_are_not_json(bad: float) -> None:
     for encoding in (m.JSON_ENCODING, m.JSON_COMPACT_ENCODING):
-        with pytest.raises(ProtocolError):
+        with pytest.raises(LocalProtocolError):
             encode_trades([(1, 0, bad, 1.0, 1.0)], encoding)
-        with pytest.raises(ProtocolError):
+        with pytest.raises(LocalProtocolError):
             encode(m.MarketDataUpdateTrade(Price=bad), encoding)
 
 

@@ -11,12 +11,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
+from mdtool.dtc.feed import ticks_ingested_since
 from mdtool.dtc.live import TickHub, Trade
 from mdtool.dtc.messages import AT_ASK, AT_BID
-from mdtool.records import Tick
+from mdtool.records import Bar, Tick
 from mdtool.storage.engine import create_engine
+from mdtool.storage.history_stream import BarSource, open_bars
 from mdtool.storage.schema import ticks
-from mdtool.storage.writer import write_ticks
+from mdtool.storage.writer import write_bars, write_ticks
 
 SERIES = ("binance", "BTCUSDT")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -166,3 +168,18 @@ def _row(item: Tick) -> dict[str, object]:
 def _insert(engine: Engine, row: dict[str, object]) -> None:
     with engine.begin() as conn:
         conn.execute(ticks.insert().values(**row))
+
+
+@pytest.mark.postgres
+def test_an_open_history_answer_does_not_hold_back_the_write_horizon(pg_url: str) -> None:
+    """A download holds a read-only transaction for its whole length; it can never insert a tick."""
+    engine = create_engine(pg_url)
+    write_bars(engine, [Bar(*SERIES, "1m", NOW, "1", "2", "0.5", "1.5", "10")])
+    everything = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+    with open_bars(engine, SERIES, BarSource(60, "1m"), *everything, ()) as stream:
+        assert len(stream.fetch(10)) == 1  # the transaction is open and its cursor still declared
+        after_it_began = datetime.now(UTC)
+        poll = ticks_ingested_since(engine, *SERIES, None)
+    assert poll.horizon is not None
+    assert poll.horizon >= after_it_began
+    engine.dispose()

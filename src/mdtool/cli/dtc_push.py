@@ -75,6 +75,9 @@ def dtc_push(
     """Serve stored bars and live ticks to Sierra Chart (or any DTC client) over the DTC protocol.
 
     Encodings: binary, JSON, compact JSON. Address a series as Symbol BTCUSDT with Exchange binance.
-    Subscriptions get a snapshot, then every newly stored tick within 250 ms of its commit.
+    Subscriptions get a snapshot, then every newly stored trade (and bid/ask quote) within 250 ms of its
+    commit. History at any chart interval, aggregated from finer stored bars or ticks; zlib on request.
+
+    Example: mdtool dtc-push --listen 0.0.0.0:11099 --username me --password secret
     """
     raise typer.Exit(run_dtc_push(listen, username, password))

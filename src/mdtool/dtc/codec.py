@@ -13,11 +13,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from mdtool.dtc import json_codec
+from mdtool.dtc.errors import LocalProtocolError
 from mdtool.dtc.layouts import HEADER, LAYOUTS, LAYOUTS_BY_TYPE, STRING, CompiledLayout
 from mdtool.dtc.messages import (
     BINARY_ENCODING,
     JSON_COMPACT_ENCODING,
     JSON_ENCODING,
+    MarketDataUpdateBidAsk,
     MarketDataUpdateTrade,
     Message,
 )
@@ -26,10 +28,13 @@ from mdtool.errors import ProtocolError
 SUPPORTED_ENCODINGS = (BINARY_ENCODING, JSON_ENCODING, JSON_COMPACT_ENCODING)
 MAX_JSON_MESSAGE = 65535
 _TRADE = struct.Struct("<HHIH6x3d")
+_BID_ASK = struct.Struct("<HHIdf4xdfI")
 _COMPACT_AFTER = 1 << 16
 
 # (SymbolID, AtBidOrAsk, Price, Volume, DateTime): the one message pushed at high rate.
 TradeValues = tuple[int, int, float, float, float]
+# (SymbolID, BidPrice, BidQuantity, AskPrice, AskQuantity, DateTime): a live quote.
+QuoteValues = tuple[int, float, float, float, float, int]
 
 
 def encode_binary(message: Message) -> bytes:
@@ -41,8 +46,8 @@ def encode_binary(message: Message) -> bytes:
         values.append(_fixed_string(value, size) if kind == STRING else value)
     try:
         return layout.struct.pack(*values)
-    except struct.error as exc:
-        raise ProtocolError(f"cannot encode {type(message).__name__}: {exc}") from None
+    except (struct.error, OverflowError) as exc:
+        raise LocalProtocolError(f"cannot encode {type(message).__name__}: {exc}") from None
 
 
 def decode_binary(frame: bytes) -> Message | None:
@@ -85,6 +90,18 @@ def encode_trades(trades: Sequence[TradeValues], encoding: int) -> bytes:
     if encoding in (JSON_ENCODING, JSON_COMPACT_ENCODING):
         return json_codec.encode_trades_json(trades, compact=encoding == JSON_COMPACT_ENCODING)
     raise ValueError(f"unsupported DTC encoding {encoding}")
+
+
+def encode_quotes(quotes: Sequence[QuoteValues], encoding: int) -> bytes:
+    """MARKET_DATA_UPDATE_BID_ASK messages for a burst of quotes."""
+    if encoding != BINARY_ENCODING:
+        return encode_batch([MarketDataUpdateBidAsk(*quote) for quote in quotes], encoding)
+    pack = _BID_ASK.pack
+    size, type_id = _BID_ASK.size, MarketDataUpdateBidAsk.TYPE
+    try:
+        return b"".join([pack(size, type_id, *quote) for quote in quotes])
+    except (struct.error, OverflowError) as exc:  # a size beyond float32
+        raise LocalProtocolError(f"cannot encode a quote: {exc}") from None
 
 
 class Decoder:

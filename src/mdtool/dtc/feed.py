@@ -7,16 +7,21 @@ the server calls them through `asyncio.to_thread`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Float, cast, func, literal, select, text, tuple_, union_all
+from sqlalchemy import ColumnElement, Engine, Float, Select, cast, func, literal, select, text, union_all
 
 from mdtool.storage.engine import database_errors, is_postgres
+from mdtool.storage.history_stream import READER_APPLICATION
 from mdtool.storage.schema import ohlcv, ticks
 
 MAX_PRICE_PLACES = 9
+# Tick sources that are quotes, not trades: IB's tick-by-tick BidAsk is stored as one tick per quote
+# with the bid as `price`, the bid size as `size` and the whole quote in `payload`
+# (see adapters/ibkr/ticks.py). They feed bid/ask updates, never trade prints or bars.
+QUOTE_SOURCES: tuple[str, ...] = ("ibkr.BidAsk",)
 Series = tuple[str, str]  # (exchange, symbol)
 TickKey = tuple[datetime, str, str]  # (timestamp, source, trade_id) within one series
 
@@ -29,10 +34,16 @@ class StoredTick(NamedTuple):
     price: float
     size: float | None
     side: str | None
+    ask: float | None = None  # quotes only: `price`/`size` are then the bid and its size
+    ask_size: float | None = None
 
     @property
     def timestamp(self) -> datetime:
         return self.key[0]
+
+    @property
+    def is_quote(self) -> bool:
+        return self.key[1] in QUOTE_SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,18 @@ class SessionSummary:
     last_price: float | None = None
     last_size: float | None = None
     last_time: datetime | None = None
+    quote: Quote | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The newest stored bid/ask of a series."""
+
+    bid: float | None
+    bid_size: float | None
+    ask: float | None
+    ask_size: float | None
+    time: datetime
 
 
 def series_exists(engine: Engine, exchange: str, symbol: str) -> bool:
@@ -90,8 +113,8 @@ def price_places(engine: Engine, exchange: str, symbol: str, sample: int = 200) 
 
 
 def session_summary(engine: Engine, exchange: str, symbol: str, session_start: datetime) -> SessionSummary:
-    """Today's session from the stored ticks, and the last stored trade (or bar close)."""
-    series = (ticks.c.exchange == exchange, ticks.c.symbol == symbol)
+    """Today's session from the stored trades, the last trade (or bar close), and the last quote."""
+    series = (ticks.c.exchange == exchange, ticks.c.symbol == symbol, ticks.c.source.not_in(QUOTE_SOURCES))
     price, size = cast(ticks.c.price, Float), cast(ticks.c.size, Float)
     today = (*series, ticks.c.timestamp >= session_start)
     aggregate = select(func.max(price), func.min(price), func.sum(size), func.count()).where(*today)
@@ -113,18 +136,42 @@ def session_summary(engine: Engine, exchange: str, symbol: str, session_start: d
         opening = conn.execute(first).scalar()
         last_tick = conn.execute(last).first()
         bar = conn.execute(last_bar).first() if last_tick is None else None
+        quote = conn.execute(_last_quote(exchange, symbol)).first()
     summary = SessionSummary(
         open=_float(opening),
         high=_float(high),
         low=_float(low),
         volume=_float(volume) if count else None,
         trades=int(count) if count else None,
+        quote=Quote(quote[0], quote[1], quote[2], quote[3], quote[4]) if quote is not None else None,
     )
     if last_tick is not None:
         return _with_last(summary, last_tick[0], last_tick[1], last_tick[2])
     if bar is not None:
         return _with_last(summary, bar[0], None, bar[1])
     return summary
+
+
+def _last_quote(exchange: str, symbol: str) -> Select[Any]:
+    return (
+        select(
+            cast(ticks.c.price, Float),
+            cast(ticks.c.size, Float),
+            *_ask_columns(),
+            ticks.c.timestamp,
+        )
+        .where(ticks.c.exchange == exchange, ticks.c.symbol == symbol, ticks.c.source.in_(QUOTE_SOURCES))
+        .order_by(ticks.c.timestamp.desc(), ticks.c.trade_id.desc())
+        .limit(1)
+    )
+
+
+def _ask_columns() -> tuple[ColumnElement[float], ColumnElement[float]]:
+    """The ask side of a stored quote, from its payload (NULL for trades)."""
+    return (
+        cast(ticks.c.payload["ask"].as_string(), Float),
+        cast(ticks.c.payload["ask_size"].as_string(), Float),
+    )
 
 
 def newest_time(engine: Engine, series: Series, interval: str | None) -> datetime | None:
@@ -163,11 +210,14 @@ class TickPoll:
 
 # `ingested_at` defaults to now(), the writing transaction's start: the oldest open transaction of any
 # other client bounds what may still appear. Read before the ticks, so nothing slips between the two.
+# History answers hold a read-only transaction for the whole download; they write nothing, so they are
+# left out (otherwise every poll would re-read everything stored since a long download began).
 _WRITE_HORIZON = text(
-    "SELECT LEAST(now(), min(xact_start) FILTER (WHERE state <> 'idle')), bool_or(state IS NULL) "
+    "SELECT LEAST(now(), min(xact_start) FILTER (WHERE state <> 'idle' "
+    "AND application_name IS DISTINCT FROM :reader)), bool_or(state IS NULL) "
     "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
     "AND backend_type = 'client backend'"
-)
+).bindparams(reader=READER_APPLICATION)
 
 
 def ticks_ingested_since(engine: Engine, exchange: str, symbol: str, since: datetime | None) -> TickPoll:
@@ -180,6 +230,7 @@ def ticks_ingested_since(engine: Engine, exchange: str, symbol: str, since: date
         cast(ticks.c.price, Float),  # the wire carries doubles: skip exact-decimal decoding at high rates
         cast(ticks.c.size, Float),
         ticks.c.side,
+        *_ask_columns(),
     ).where(ticks.c.exchange == exchange, ticks.c.symbol == symbol)
     if since is not None:
         query = query.where(ticks.c.ingested_at >= since)
@@ -189,69 +240,11 @@ def ticks_ingested_since(engine: Engine, exchange: str, symbol: str, since: date
         if is_postgres(engine):
             oldest, hidden = conn.execute(_WRITE_HORIZON).one()
             horizon = None if hidden else oldest.astimezone(UTC)
-        rows = [StoredTick((r[0], r[1], r[2]), r[3], r[4], r[5], r[6]) for r in conn.execute(query).all()]
+        rows = [
+            StoredTick((r[0], r[1], r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
+            for r in conn.execute(query).all()
+        ]
     return TickPoll(rows, horizon)
-
-
-def bar_page(
-    engine: Engine,
-    series: Series,
-    interval: str,
-    start: datetime,
-    end: datetime,
-    limit: int,
-) -> list[tuple[Any, ...]]:
-    """Up to `limit` bars opening in [start, end), oldest first: (timestamp, o, h, l, c, volume, trades)."""
-    query = (
-        select(
-            ohlcv.c.timestamp,
-            ohlcv.c.open,
-            ohlcv.c.high,
-            ohlcv.c.low,
-            ohlcv.c.close,
-            ohlcv.c.volume,
-            ohlcv.c.trade_count,
-        )
-        .where(
-            ohlcv.c.exchange == series[0],
-            ohlcv.c.symbol == series[1],
-            ohlcv.c.interval == interval,
-            ohlcv.c.timestamp >= start,
-            ohlcv.c.timestamp < end,
-        )
-        .order_by(ohlcv.c.timestamp)
-        .limit(limit)
-    )
-    with database_errors("cannot read bars"), engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(query)]
-
-
-def tick_page(
-    engine: Engine,
-    series: Series,
-    start: datetime,
-    end: datetime,
-    after: TickKey | None,
-    limit: int,
-) -> list[tuple[Any, ...]]:
-    """Up to `limit` ticks in [start, end) after key `after`, oldest first.
-
-    Rows are (timestamp, source, trade_id, price, size, side); the key makes paging exact even when many
-    trades share a timestamp.
-    """
-    query = select(
-        ticks.c.timestamp, ticks.c.source, ticks.c.trade_id, ticks.c.price, ticks.c.size, ticks.c.side
-    ).where(
-        ticks.c.exchange == series[0],
-        ticks.c.symbol == series[1],
-        ticks.c.timestamp >= start,
-        ticks.c.timestamp < end,
-    )
-    if after is not None:
-        query = query.where(tuple_(ticks.c.timestamp, ticks.c.source, ticks.c.trade_id) > tuple_(*after))
-    query = query.order_by(ticks.c.timestamp, ticks.c.source, ticks.c.trade_id).limit(limit)
-    with database_errors("cannot read ticks"), engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(query)]
 
 
 def _float(value: Any) -> float | None:
@@ -259,13 +252,4 @@ def _float(value: Any) -> float | None:
 
 
 def _with_last(summary: SessionSummary, price: Any, size: Any, moment: datetime) -> SessionSummary:
-    return SessionSummary(
-        open=summary.open,
-        high=summary.high,
-        low=summary.low,
-        volume=summary.volume,
-        trades=summary.trades,
-        last_price=_float(price),
-        last_size=_float(size),
-        last_time=moment,
-    )
+    return replace(summary, last_price=_float(price), last_size=_float(size), last_time=moment)

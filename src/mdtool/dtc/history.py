@@ -1,33 +1,40 @@
-"""HISTORICAL_PRICE_DATA_REQUEST answers: stored bars or ticks, read page by page and sent in batches.
+"""HISTORICAL_PRICE_DATA_REQUEST answers: the range, the source, and the records streamed in chunks.
 
-Pages are read by key (never OFFSET) in a worker thread, and each page is handed to `emit`, which waits
-for room in the client's queue: a request for years of ticks is paced by the client, not held in memory.
-The newest record of each page is held back until the next page shows whether it is the final one.
+Any RecordInterval the protocol defines is served: from stored bars of that interval, by aggregating
+the finest stored bars that divide it, or from trade ticks when no such bars are stored (grouping is
+done by the database, see `storage.history_stream`). Rows are fetched and encoded `chunk` at a time in a
+worker thread of the answer's own, one chunk ahead of the socket, so the event loop only queues bytes
+and a slow reader paces the database through the session's bounded outbox: memory stays flat on any range.
+
+With `UseZLibCompression` on a binary session the records after the (plain) header are one zlib stream,
+flushed at each chunk so the client can decode as bytes arrive, and finished after the final record.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
+import zlib
+from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from mdtool.dtc import feed
-from mdtool.dtc.feed import Series, TickKey
-from mdtool.dtc.live import trade_values
 from mdtool.dtc.messages import (
-    UINT_MAX,
-    HistoricalPriceDataRecordResponse,
+    BINARY_ENCODING,
+    HISTORICAL_DATA_INTERVALS,
     HistoricalPriceDataRequest,
     HistoricalPriceDataResponseHeader,
-    HistoricalPriceDataTickRecordResponse,
-    Message,
 )
+from mdtool.dtc.records import RecordEncoder
+from mdtool.storage import history_stream
+from mdtool.storage.history_stream import BarSource
 
-# RecordInterval (seconds; 0 = ticks) -> stored interval in Binance spelling.
+# Stored Binance intervals a client may also ask for by their length in seconds.
 RECORD_INTERVALS: dict[int, str] = {
     1: "1s",
     60: "1m",
@@ -46,18 +53,15 @@ RECORD_INTERVALS: dict[int, str] = {
     604800: "1w",
 }
 TICKS = 0
+SUPPORTED_INTERVALS = frozenset(HISTORICAL_DATA_INTERVALS) | frozenset(RECORD_INTERVALS)
+_FIRST_CHUNK = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_END = datetime(9999, 1, 1, tzinfo=UTC)
 _NO_END_SECONDS = int((_NO_END - _EPOCH).total_seconds())
-_MICROSECOND = timedelta(microseconds=1)
-_SECOND = timedelta(seconds=1)
-
-Emit = Callable[[Sequence[Message]], Awaitable[None]]
-Record = HistoricalPriceDataRecordResponse | HistoricalPriceDataTickRecordResponse
 
 
 def supported(record_interval: int) -> bool:
-    return record_interval == TICKS or record_interval in RECORD_INTERVALS
+    return record_interval in SUPPORTED_INTERVALS
 
 
 def requested_range(
@@ -84,79 +88,110 @@ def _moment(seconds: int) -> datetime:
     return _NO_END if seconds >= _NO_END_SECONDS else _EPOCH + timedelta(seconds=seconds)
 
 
-async def answer(
-    engine: Engine, series: Series, request: HistoricalPriceDataRequest, emit: Emit, page_size: int
-) -> int:
-    """Send the header and every record; returns the number of records sent."""
-    newest = None
-    if request.MaxDaysToReturn > 0 and request.EndDateTime <= 0:
-        interval = RECORD_INTERVALS.get(request.RecordInterval)  # None: ticks
-        newest = await asyncio.to_thread(feed.newest_time, engine, series, interval)
-    start, end = requested_range(request, datetime.now(UTC), newest)
-    header = HistoricalPriceDataResponseHeader(
-        RequestID=request.RequestID, RecordInterval=request.RecordInterval
-    )
-    held: Record | None = None
-    sent = 0
-    async for page in _pages(engine, series, request, start, end, page_size):
-        records: list[Message] = [] if held is None else [held]
-        if sent == 0 and held is None:
-            records.insert(0, header)
-        records.extend(page[:-1])
-        held = page[-1]
-        sent += len(page)
-        await emit(records)
-    if held is None:
-        await emit([replace(header, NoRecordsToReturn=1)])
-        return 0
-    await emit([replace(held, IsFinalRecord=1)])
-    return sent
+@dataclass(frozen=True)
+class HistoryOptions:
+    chunk: int = 8192  # rows fetched, encoded and written at a time
+    zlib_level: int = 1
+    quote_sources: tuple[str, ...] = feed.QUOTE_SOURCES
 
 
-async def _pages(
-    engine: Engine,
-    series: Series,
-    request: HistoricalPriceDataRequest,
-    start: datetime,
-    end: datetime,
-    page_size: int,
-) -> AsyncIterator[list[Record]]:
-    request_id = request.RequestID
-    if request.RecordInterval == TICKS:
-        after: TickKey | None = None
-        while True:
-            rows = await asyncio.to_thread(feed.tick_page, engine, series, start, end, after, page_size)
-            if not rows:
+class HistoryAnswer:
+    """One request's answer: `prepare()` (plans and reads the first chunk), then `header`, `chunks()`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        series: feed.Series,
+        request: HistoricalPriceDataRequest,
+        encoding: int,
+        options: HistoryOptions,
+    ) -> None:
+        self._engine, self._series, self._request = engine, series, request
+        self._options = options
+        self.compressed = bool(request.UseZLibCompression) and encoding == BINARY_ENCODING
+        self._encoder = RecordEncoder(request.RequestID, request.RecordInterval == TICKS, encoding)
+        self._compressor = zlib.compressobj(options.zlib_level) if self.compressed else None
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtc-history")
+        self._stack = ExitStack()
+        self._stream: history_stream.RowStream | None = None
+        self._next: list[Any] = []
+        self.records = 0
+        self.raw_bytes = 0
+        self.sent_bytes = 0
+
+    @property
+    def header(self) -> HistoricalPriceDataResponseHeader:
+        return HistoricalPriceDataResponseHeader(
+            RequestID=self._request.RequestID,
+            RecordInterval=self._request.RecordInterval,
+            UseZLibCompression=int(self.compressed and bool(self._next)),
+            NoRecordsToReturn=int(not self._next),
+        )
+
+    async def prepare(self) -> None:
+        await self._in_thread(self._open)
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Record bytes (compressed when so), fetched and encoded one chunk ahead of the caller."""
+        try:
+            pending = asyncio.get_running_loop().run_in_executor(self._threads, self._produce)
+            while True:
+                data = await pending
+                if data is None:
+                    return
+                pending = asyncio.get_running_loop().run_in_executor(self._threads, self._produce)
+                yield data
+        finally:
+            self._threads.submit(self._stack.close)  # after any fetch still running, in its thread
+            self._threads.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Release the database cursor of an answer that is not streamed (no records, or refused)."""
+        self._threads.submit(self._stack.close)
+        self._threads.shutdown(wait=False)
+
+    async def _in_thread(self, function: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function)
+
+    def _open(self) -> None:
+        request, engine, series = self._request, self._engine, self._series
+        quotes = self._options.quote_sources
+        start, end = requested_range(request, datetime.now(UTC))
+        if request.RecordInterval == TICKS:
+            if request.MaxDaysToReturn > 0 and request.EndDateTime <= 0:
+                newest = feed.newest_time(engine, series, None)
+                start, end = requested_range(request, datetime.now(UTC), newest)
+            opened = history_stream.open_ticks(engine, series, start, end, quotes)
+        else:
+            # The source is chosen over the whole range: MaxDaysToReturn counts back from its newest row.
+            source = self._source(*requested_range(replace(request, MaxDaysToReturn=0), datetime.now(UTC)))
+            if source is None:
                 return
-            yield [_tick_record(request_id, row) for row in rows]
-            after = (rows[-1][0], rows[-1][1], rows[-1][2])
-    else:
-        interval = RECORD_INTERVALS[request.RecordInterval]
-        while True:
-            rows = await asyncio.to_thread(feed.bar_page, engine, series, interval, start, end, page_size)
-            if not rows:
-                return
-            yield [_bar_record(request_id, row) for row in rows]
-            start = rows[-1][0] + _MICROSECOND
+            if request.MaxDaysToReturn > 0 and request.EndDateTime <= 0:
+                newest = feed.newest_time(engine, series, source.interval)
+                start, end = requested_range(request, datetime.now(UTC), newest)
+            start = history_stream.bucket_start(request.RecordInterval, max(start, _EPOCH))
+            opened = history_stream.open_bars(engine, series, source, start, end, quotes)
+        self._stream = self._stack.enter_context(opened)
+        self._next = self._stream.fetch(min(self._options.chunk, _FIRST_CHUNK))  # first records soon
 
+    def _source(self, start: datetime, end: datetime) -> BarSource | None:
+        seconds = self._request.RecordInterval
+        return history_stream.bar_source(
+            self._engine, self._series, seconds, start, end, self._options.quote_sources
+        )
 
-def _bar_record(request_id: int, row: tuple[Any, ...]) -> HistoricalPriceDataRecordResponse:
-    timestamp, open_, high, low, close, volume, trades = row
-    return HistoricalPriceDataRecordResponse(
-        RequestID=request_id,
-        StartDateTime=(timestamp - _EPOCH) // _SECOND,
-        OpenPrice=float(open_),
-        HighPrice=float(high),
-        LowPrice=float(low),
-        LastPrice=float(close),
-        Volume=float(volume),
-        NumTrades=min(trades or 0, UINT_MAX),
-    )
-
-
-def _tick_record(request_id: int, row: tuple[Any, ...]) -> HistoricalPriceDataTickRecordResponse:
-    timestamp, _source, _trade_id, price, size, side = row
-    at_bid_or_ask, price_, volume, moment = trade_values(timestamp, price, size, side)
-    return HistoricalPriceDataTickRecordResponse(
-        RequestID=request_id, DateTime=moment, AtBidOrAsk=at_bid_or_ask, Price=price_, Volume=volume
-    )
+    def _produce(self) -> bytes | None:
+        """The next chunk's bytes; the final record is known because the following chunk is read first."""
+        rows = self._next
+        if not rows or self._stream is None:
+            return None
+        self._next = self._stream.fetch(self._options.chunk)
+        data = self._encoder.encode(rows, final=not self._next)
+        self.records += len(rows)
+        self.raw_bytes += len(data)
+        if self._compressor is not None:
+            data = self._compressor.compress(data)
+            data += self._compressor.flush(zlib.Z_SYNC_FLUSH if self._next else zlib.Z_FINISH)
+        self.sent_bytes += len(data)
+        return data

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from mdtool.dtc.errors import LocalProtocolError
 from mdtool.dtc.layouts import FLOAT, LAYOUTS, LAYOUTS_BY_TYPE, STRING, CompiledLayout
 from mdtool.dtc.messages import COMPACT_JSON_TYPES, DBL_MAX, FLT_MAX, UINT_MAX, Message
 from mdtool.errors import ProtocolError
@@ -33,7 +34,7 @@ def encode_json(message: Message, compact: bool) -> bytes:
     try:
         text = json.dumps(document, separators=(",", ":"), allow_nan=False)
     except ValueError as exc:
-        raise ProtocolError(f"cannot encode {type(message).__name__} as JSON: {exc}") from None
+        raise LocalProtocolError(f"cannot encode {type(message).__name__} as JSON: {exc}") from None
     return text.encode("ascii") + b"\0"
 
 
@@ -48,9 +49,9 @@ def encode_trades_json(trades: Sequence[tuple[int, int, float, float, float]], c
             [template % (sid, side, float(p), float(v), float(t)) for sid, side, p, v, t in trades]
         )
     except TypeError as exc:
-        raise ProtocolError(f"cannot encode trades as JSON: {exc}") from None
+        raise LocalProtocolError(f"cannot encode trades as JSON: {exc}") from None
     if "nan" in text or "inf" in text:  # no field name contains either
-        raise ProtocolError("cannot encode a non-finite trade value as JSON")
+        raise LocalProtocolError("cannot encode a non-finite trade value as JSON")
     return text.encode("ascii")
 
 

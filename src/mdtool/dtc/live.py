@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from mdtool.dtc import feed
 from mdtool.dtc.feed import Series, StoredTick, TickKey
-from mdtool.dtc.messages import AT_ASK, AT_BID, BID_ASK_UNSET
+from mdtool.dtc.messages import AT_ASK, AT_BID, BID_ASK_UNSET, DBL_MAX
 from mdtool.errors import MdtoolError
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ T = TypeVar("T")
 # (AtBidOrAsk, Price, Volume, DateTime): a trade ready to be stamped with each client's SymbolID.
 Trade = tuple[int, float, float, float]
 Sink = Callable[[list[Trade]], None]
+# (BidPrice, BidQuantity, AskPrice, AskQuantity, DateTime): a quote for MARKET_DATA_UPDATE_BID_ASK.
+Quote = tuple[float, float, float, float, int]
+QuoteSink = Callable[[list[Quote]], None]
 _AT_BID_OR_ASK = {"buy": AT_ASK, "sell": AT_BID}
 
 
@@ -56,10 +59,22 @@ def to_trade(tick: StoredTick) -> Trade:
     return trade_values(tick.timestamp, tick.price, tick.size, tick.side)
 
 
+def to_quote(tick: StoredTick) -> Quote:
+    """A stored quote; a missing side stays unset (DBL_MAX), as the protocol marks "no price"."""
+    return (
+        tick.price,
+        tick.size or 0.0,
+        DBL_MAX if tick.ask is None else tick.ask,
+        tick.ask_size or 0.0,
+        int(tick.timestamp.timestamp()),
+    )
+
+
 @dataclass
 class _Poller:
     series: Series
     sinks: list[Sink] = field(default_factory=list)
+    quote_sinks: dict[Sink, QuoteSink] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     seen: dict[TickKey, datetime] = field(default_factory=dict)
     newest: datetime | None = None
@@ -85,13 +100,18 @@ class TickHub:
         # Own threads: history pages and lookups in the default pool must not delay a live poll.
         self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dtc-poll")
 
-    async def subscribe(self, series: Series, sink: Sink) -> None:
-        """Start delivering trades stored from now on; returns once the series' baseline is known."""
+    async def subscribe(self, series: Series, sink: Sink, quotes: QuoteSink | None = None) -> None:
+        """Start delivering trades (and quotes, to `quotes`) stored from now on.
+
+        Returns once the series' baseline is known.
+        """
         poller = self._pollers.get(series)
         if poller is None:
             poller = self._pollers[series] = _Poller(series)
             poller.task = asyncio.create_task(self._run(poller), name=f"dtc-poll-{series[0]}-{series[1]}")
         poller.sinks.append(sink)
+        if quotes is not None:
+            poller.quote_sinks[sink] = quotes
         await poller.ready.wait()
 
     def unsubscribe(self, series: Series, sink: Sink) -> None:
@@ -99,6 +119,7 @@ class TickHub:
         if poller is None or sink not in poller.sinks:
             return
         poller.sinks.remove(sink)
+        poller.quote_sinks.pop(sink, None)
         if not poller.sinks:
             del self._pollers[series]
             if poller.task is not None:
@@ -111,6 +132,13 @@ class TickHub:
             return
         for sink in list(poller.sinks):
             sink(trades)
+
+    def publish_quotes(self, series: Series, quotes: list[Quote]) -> None:
+        poller = self._pollers.get(series)
+        if poller is None or not quotes:
+            return
+        for sink in list(poller.quote_sinks.values()):
+            sink(quotes)
 
     async def close(self) -> None:
         tasks = [p.task for p in self._pollers.values() if p.task is not None]
@@ -160,7 +188,19 @@ class TickHub:
         if since is not None:
             poller.seen = {key: at for key, at in poller.seen.items() if at >= since}
         if deliver and fresh:
-            self.publish(poller.series, [to_trade(row) for row in fresh])
+            self._deliver(poller.series, fresh)
+
+    def _deliver(self, series: Series, rows: list[StoredTick]) -> None:
+        """Trades and quotes in event order: each run of one kind is one batch."""
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end == len(rows) or rows[end].is_quote != rows[start].is_quote:
+                run = rows[start:end]
+                if run[0].is_quote:
+                    self.publish_quotes(series, [to_quote(row) for row in run])
+                else:
+                    self.publish(series, [to_trade(row) for row in run])
+                start = end
 
     def _next_since(self, newest: datetime | None, horizon: datetime | None) -> datetime | None:
         if horizon is None:

@@ -50,6 +50,7 @@ def snapshot(symbol_id: int, summary: SessionSummary, session_start: datetime) -
     def price(value: float | None) -> float:
         return m.DBL_MAX if value is None else value
 
+    quote = summary.quote
     return m.MarketDataSnapshot(
         SymbolID=symbol_id,
         SessionOpenPrice=price(summary.open),
@@ -61,4 +62,9 @@ def snapshot(symbol_id: int, summary: SessionSummary, session_start: datetime) -
         LastTradeVolume=price(summary.last_size),
         LastTradeDateTime=summary.last_time.timestamp() if summary.last_time else 0.0,
         TradingSessionDate=int(session_start.timestamp()),
+        BidPrice=price(quote.bid) if quote else m.DBL_MAX,
+        BidQuantity=price(quote.bid_size) if quote else m.DBL_MAX,
+        AskPrice=price(quote.ask) if quote else m.DBL_MAX,
+        AskQuantity=price(quote.ask_size) if quote else m.DBL_MAX,
+        BidAskDateTime=quote.time.timestamp() if quote else 0.0,
     )
