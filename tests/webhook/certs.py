@@ -66,7 +66,9 @@ class _Authority:
             .sign(self.key, hashes.SHA256())
         )
 
-    def issue(self, folder: Path, stem: str, subject: x509.Name, *, client: bool, san: x509.GeneralName) -> Pair:
+    def issue(
+        self, folder: Path, stem: str, subject: x509.Name, *, client: bool, san: x509.GeneralName
+    ) -> Pair:
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         cert = (
@@ -88,7 +90,9 @@ class _Authority:
         return pair
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()

@@ -127,17 +127,17 @@ def test_https_without_client_certificates_for_other_modes(webhook_db: str, pki:
     """HTTPS for hmac/passphrase deployments: no client certificate asked for."""
     auth = Auth(frozenset({AuthMode.PASSPHRASE}), passphrase=b"correct horse battery staple")
     body = json.dumps({"ticker": "TLSPASS", "close": 2, "passphrase": "correct horse battery staple"})
-    with WebhookServer(webhook_db, auth=auth, tls=tls_for(pki, check_client=False)) as server:
-        with client_for(server, pki, None) as http:
-            assert http.post(PATH, content=body).status_code == 200
+    server = WebhookServer(webhook_db, auth=auth, tls=tls_for(pki, check_client=False))
+    with server, client_for(server, pki, None) as http:
+        assert http.post(PATH, content=body).status_code == 200
     assert len(stored(db, "TLSPASS")) == 1
 
 
 def test_unreadable_files_are_config_errors_naming_them(pki: Pki, tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
-    with pytest.raises(ConfigError, match="missing.pem"):
+    with pytest.raises(ConfigError, match=r"missing\.pem"):
         TlsFiles(missing, pki.server.key).context()
-    with pytest.raises(ConfigError, match="CA bundle .*missing.pem"):
+    with pytest.raises(ConfigError, match=r"CA bundle .*missing\.pem"):
         TlsFiles(pki.server.cert, pki.server.key, missing, check_client=True).context()
-    with pytest.raises(ConfigError, match="server.pem"):
+    with pytest.raises(ConfigError, match=r"server\.pem"):
         TlsFiles(pki.server.cert, pki.tradingview.key).context()  # key of another certificate
