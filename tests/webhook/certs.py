@@ -8,14 +8,22 @@ from a CA the server does not trust.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mdtool.webhook.tls import TlsFiles
+
+if TYPE_CHECKING:
+    from tests.webhook.server import WebhookServer
 
 TRADINGVIEW = x509.Name(
     [
@@ -103,6 +111,19 @@ def _builder(
         .not_valid_before(now - timedelta(hours=1))
         .not_valid_after(now + timedelta(days=1))
     )
+
+
+def tls_for(pki: Pki, check_client: bool = True) -> TlsFiles:
+    """The server side as `mdtool serve-webhook` builds it, trusting the test CA for client certificates."""
+    return TlsFiles(pki.server.cert, pki.server.key, pki.ca, check_client)
+
+
+def client_for(server: WebhookServer, pki: Pki, cert: tuple[str, str] | None) -> httpx.Client:
+    """An HTTPS client trusting the test CA, presenting `cert` (certificate, key) when given."""
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    return httpx.Client(base_url=server.base_url, verify=context, timeout=10)
 
 
 def make_pki(folder: Path) -> Pki:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,28 +15,12 @@ from sqlalchemy import Engine
 from mdtool.errors import ConfigError
 from mdtool.webhook.auth import Auth, AuthMode
 from mdtool.webhook.tls import TRADINGVIEW_EMAIL, TRADINGVIEW_SUBJECT, TlsFiles, subject_problem
-from tests.webhook.certs import Pki, make_pki
+from tests.webhook.certs import Pki, client_for, tls_for
 from tests.webhook.server import WebhookServer
 from tests.webhook.test_app import stored
 
 PATH = "/webhooks/tradingview"
 TLS_ONLY = Auth(frozenset({AuthMode.TLS_CLIENT_CERT}))
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def tls_for(pki: Pki, check_client: bool = True) -> TlsFiles:
-    return TlsFiles(pki.server.cert, pki.server.key, pki.ca, check_client)
-
-
-def client_for(server: WebhookServer, pki: Pki, cert: tuple[str, str] | None) -> httpx.Client:
-    context = ssl.create_default_context(cafile=str(pki.ca))
-    if cert is not None:
-        context.load_cert_chain(*cert)
-    return httpx.Client(base_url=server.base_url, verify=context, timeout=10)
 
 
 def alert(symbol: str) -> bytes:
