@@ -120,10 +120,14 @@ def tls_for(pki: Pki, check_client: bool = True) -> TlsFiles:
 
 def client_for(server: WebhookServer, pki: Pki, cert: tuple[str, str] | None) -> httpx.Client:
     """An HTTPS client trusting the test CA, presenting `cert` (certificate, key) when given."""
+    return client_for_url(server.base_url, pki, cert)
+
+
+def client_for_url(base_url: str, pki: Pki, cert: tuple[str, str] | None) -> httpx.Client:
     context = ssl.create_default_context(cafile=str(pki.ca))
     if cert is not None:
         context.load_cert_chain(*cert)
-    return httpx.Client(base_url=server.base_url, verify=context, timeout=10)
+    return httpx.Client(base_url=base_url, verify=context, timeout=10)
 
 
 def make_pki(folder: Path) -> Pki:
