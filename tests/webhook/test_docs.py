@@ -30,3 +30,13 @@ def test_tls_options_exist_and_are_documented(option: str) -> None:
     result = CliRunner().invoke(app, ["serve-webhook", "--help"], env={"COLUMNS": "200"})
     assert option in result.output
     assert option in README
+
+
+def test_package_surface() -> None:
+    import mdtool.webhook as webhook
+
+    assert sorted(webhook.__all__) == sorted(
+        ["WEBHOOK_PATH", "AlertCounts", "Auth", "AuthMode", "TlsFiles", "auth_from", "create_app", "serve",
+         "tls_files", "webhook_server"]
+    )  # fmt: skip
+    assert all(hasattr(webhook, name) for name in webhook.__all__)

@@ -22,7 +22,7 @@ from mdtool.errors import UsageError
 from mdtool.webhook.auth import AuthMode, auth_from
 from mdtool.webhook.options import load_options
 from mdtool.webhook.serve import serve
-from mdtool.webhook.tls import TlsFiles
+from mdtool.webhook.tls import tls_files
 
 
 def run_serve_webhook(
@@ -54,29 +54,6 @@ def run_serve_webhook(
         tls.context()  # an unreadable file fails here, once, with its name
     serve(host, port, workers, tls)
     return 0
-
-
-def tls_files(
-    check_client: bool, certfile: Path | None, keyfile: Path | None, ca_certs: Path | None
-) -> TlsFiles | None:
-    """What to serve HTTPS with, or None for plain HTTP; `UsageError` for an inconsistent choice."""
-    if certfile is None:
-        if check_client:
-            raise UsageError(
-                "tls-client-cert needs HTTPS: give --ssl-certfile and --ssl-keyfile "
-                f"(or {SSL_CERTFILE_VARIABLE} and {SSL_KEYFILE_VARIABLE})"
-            )
-        if keyfile is not None:
-            raise UsageError(f"--ssl-keyfile needs --ssl-certfile (or {SSL_CERTFILE_VARIABLE})")
-        if ca_certs is not None:
-            raise UsageError("--ssl-ca-certs needs --ssl-certfile and the tls-client-cert mode")
-        return None
-    if ca_certs is not None and not check_client:
-        raise UsageError(
-            f"--ssl-ca-certs (or {SSL_CA_CERTS_VARIABLE}) checks client certificates: "
-            "add tls-client-cert to MDTOOL_WEBHOOK_AUTH, or drop it"
-        )
-    return TlsFiles(certfile, keyfile, ca_certs, check_client)
 
 
 def serve_webhook(

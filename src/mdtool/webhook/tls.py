@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mdtool.errors import ConfigError
+from mdtool.config import SSL_CA_CERTS_VARIABLE, SSL_CERTFILE_VARIABLE, SSL_KEYFILE_VARIABLE
+from mdtool.errors import ConfigError, UsageError
 from mdtool.webhook.access import new_request_id
 
 log = logging.getLogger(__name__)
@@ -126,3 +127,26 @@ class TlsFiles:
 
 def _short(error: BaseException) -> str:
     return (getattr(error, "strerror", None) or str(error)).splitlines()[0][:160]
+
+
+def tls_files(
+    check_client: bool, certfile: Path | None, keyfile: Path | None, ca_certs: Path | None
+) -> TlsFiles | None:
+    """What to serve HTTPS with, or None for plain HTTP; `UsageError` for an inconsistent choice."""
+    if certfile is None:
+        if check_client:
+            raise UsageError(
+                "tls-client-cert needs HTTPS: give --ssl-certfile and --ssl-keyfile "
+                f"(or {SSL_CERTFILE_VARIABLE} and {SSL_KEYFILE_VARIABLE})"
+            )
+        if keyfile is not None:
+            raise UsageError(f"--ssl-keyfile needs --ssl-certfile (or {SSL_CERTFILE_VARIABLE})")
+        if ca_certs is not None:
+            raise UsageError("--ssl-ca-certs needs --ssl-certfile and the tls-client-cert mode")
+        return None
+    if ca_certs is not None and not check_client:
+        raise UsageError(
+            f"--ssl-ca-certs (or {SSL_CA_CERTS_VARIABLE}) checks client certificates: "
+            "add tls-client-cert to MDTOOL_WEBHOOK_AUTH, or drop it"
+        )
+    return TlsFiles(certfile, keyfile, ca_certs, check_client)
