@@ -83,7 +83,7 @@ def start_service(
     with log_path.open("wb") as log:
         service = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=log, cwd=ROOT)
     scheme = "https" if client_tls else "http"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             health = httpx.get(f"{scheme}://127.0.0.1:{port}/health", timeout=2, verify=client_tls or True)

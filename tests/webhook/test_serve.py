@@ -54,7 +54,7 @@ def test_serves_logs_access_and_exits_0_on_sigterm(pg_url: str, tmp_path: Path) 
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # importing the whole CLI takes seconds on a loaded machine
         while True:
             try:
                 if httpx.get(base + "/health", timeout=2).status_code == 200:
@@ -145,7 +145,7 @@ def test_serves_tradingview_over_tls_with_two_workers(pg_url: str, pki: Pki, tmp
     body = b'{"ticker": "SERVE2", "close": 2, "passphrase": "serve-test-passphrase-01"}'
     try:
         with client_for_url(base, pki, pki.tradingview.as_httpx) as http:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 try:
                     if http.get("/health").status_code == 200:
