@@ -17,7 +17,7 @@ from mdtool.config import Settings, load_settings
 from mdtool.webhook.app import create_app
 from mdtool.webhook.auth import Auth
 from mdtool.webhook.options import WebhookOptions
-from mdtool.webhook.serve import uvicorn_options
+from mdtool.webhook.serve import webhook_config
 from mdtool.webhook.signature import sign
 from mdtool.webhook.tls import TlsFiles
 
@@ -53,17 +53,25 @@ class WebhookServer:
         self._socket.bind(("127.0.0.1", 0))
         port = self._socket.getsockname()[1]
         self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        settings = {**uvicorn_options(tls), "timeout_graceful_shutdown": 5}
-        config = uvicorn.Config(self.app, log_config=None, lifespan="on", loop=loop, **settings)
+        config = webhook_config(self.app, tls, lifespan="on", loop=loop, timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, args=([self._socket],), daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.startup_failure: int | str | None = None
+
+    def _run(self) -> None:
+        try:
+            self.server.run([self._socket])
+        except SystemExit as stopped:  # uvicorn exits when the app's lifespan start-up fails
+            self.startup_failure = stopped.code
 
     def __enter__(self) -> WebhookServer:
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
+                self._thread.join(5)
+                self._socket.close()
+                raise RuntimeError(f"uvicorn did not start (exit {self.startup_failure})")
             time.sleep(0.01)
         return self
 

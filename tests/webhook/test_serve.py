@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,9 +16,10 @@ import pytest
 
 from mdtool.cli.serve_webhook import run_serve_webhook
 from mdtool.errors import UsageError
+from mdtool.webhook import AlertCounts, Auth, AuthMode, create_app, webhook_server
 from tests.pg_cluster import free_port
-from tests.webhook.certs import Pki, client_for_url
-from tests.webhook.server import SECRET, signed
+from tests.webhook.certs import Pki, client_for_url, tls_for
+from tests.webhook.server import SECRET, settings_for, signed
 
 
 @pytest.mark.parametrize("secret", [None, "", "fifteen-bytes!!"])
@@ -167,3 +170,32 @@ def test_serves_tradingview_over_tls_with_two_workers(pg_url: str, pki: Pki, tmp
     assert "authentication: tls-client-cert+passphrase" in output
     assert "TLS handshake refused: client certificate subject" in output
     assert "serve-test-passphrase-01" not in output
+
+
+@pytest.mark.postgres
+def test_webhook_server_runs_in_the_callers_event_loop(webhook_db: str, pki: Pki) -> None:
+    """The library path `mdtool run` uses: its own loop, its own app, counts read for metrics."""
+    counts = AlertCounts()
+    auth = Auth(
+        frozenset({AuthMode.TLS_CLIENT_CERT, AuthMode.PASSPHRASE}), passphrase=b"library-passphrase-0001"
+    )
+    app = create_app(settings_for(webhook_db), auth=auth, counts=counts)
+    port = free_port()
+    server = webhook_server(app, "127.0.0.1", port, tls_for(pki))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    try:
+        with client_for_url(f"https://127.0.0.1:{port}", pki, pki.tradingview.as_httpx) as http:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.01)
+            good = b'{"ticker": "LIB1", "close": 1, "passphrase": "library-passphrase-0001"}'
+            assert http.post("/webhooks/tradingview", content=good).status_code == 200
+            assert http.post("/webhooks/tradingview", content=b'{"ticker": "LIB1"}').status_code == 401
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()
+    assert counts.snapshot() == {200: 1, 401: 1}
+    assert app.state.alert_counts is counts

@@ -97,12 +97,18 @@ def test_subject_check_is_exact_per_attribute() -> None:
 
 
 @pytest.mark.postgres
-def test_tls_mode_refuses_plain_http(webhook_db: str) -> None:
-    """An app in tls-client-cert mode served without TLS (a mistake) refuses instead of trusting anyone."""
-    with WebhookServer(webhook_db, auth=TLS_ONLY) as server, httpx.Client(base_url=server.base_url) as http:
-        response = http.post(PATH, content=alert("TLSPLAIN"))
-    assert response.status_code == 403
-    assert response.json()["field"] == "tls"
+@pytest.mark.parametrize("checking", [None, False], ids=["plain-http", "https-without-client-check"])
+def test_tls_mode_refuses_to_start_without_the_checking_context(
+    webhook_db: str, pki: Pki, caplog: pytest.LogCaptureFixture, checking: bool | None
+) -> None:
+    """An app in tls-client-cert mode under a server that does not check certificates would trust anyone."""
+    tls = None if checking is None else tls_for(pki, check_client=checking)
+    with (
+        pytest.raises(RuntimeError, match="uvicorn did not start"),
+        WebhookServer(webhook_db, auth=TLS_ONLY, tls=tls),
+    ):
+        pass
+    assert "this server does not check client certificates" in caplog.text
 
 
 @pytest.mark.postgres

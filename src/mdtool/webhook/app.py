@@ -3,8 +3,9 @@
 Every worker process owns one `BatchingWriter` (created in the lifespan) so concurrent alerts share
 batches. `create_app` is the library entry point: `mdtool serve-webhook` runs it under uvicorn
 (`webhook.serve`), and so does `mdtool run`, in process, reading `AlertCounts` for its metrics.
-`uvicorn mdtool.webhook.app:create_app --factory` works too, except for the `tls-client-cert` mode,
-whose check lives in the TLS context that `webhook.serve` builds (see `webhook.tls`).
+`uvicorn mdtool.webhook.app:create_app --factory` works too, except for the `tls-client-cert` mode:
+its check lives in the TLS context that `webhook.serve` builds (see `webhook.tls`), so the app in that
+mode refuses to start unless `webhook.serve` marked it as served with that context.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mdtool.config import Settings, load_settings, load_webhook_settings
-from mdtool.errors import DatabaseError
+from mdtool.errors import ConfigError, DatabaseError
 from mdtool.migrate import current_revision, head_revision
 from mdtool.storage.batching import BatchingWriter
 from mdtool.storage.engine import check_connection, create_engine, safe_url, warn_if_plain_postgres
 from mdtool.webhook.access import AccessLog, AlertCounts
-from mdtool.webhook.auth import Auth, auth_from
+from mdtool.webhook.auth import Auth, AuthMode, auth_from
 from mdtool.webhook.intake import Service, error_response, receive_alert
 from mdtool.webhook.options import WebhookOptions, load_options
 from mdtool.webhook.receipts import ReceiptTimes
@@ -55,6 +56,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        checked = getattr(app.state, "client_certificates_checked", False)
+        if auth.uses(AuthMode.TLS_CLIENT_CERT) and not checked:
+            raise ConfigError(
+                "tls-client-cert: this server does not check client certificates; serve the app with "
+                "`mdtool serve-webhook --ssl-certfile ...` or `mdtool.webhook.webhook_server(..., tls)`"
+            )
         engine = create_engine(settings.database_url)
         try:
             await asyncio.to_thread(warn_if_plain_postgres, engine)

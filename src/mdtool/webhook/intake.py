@@ -1,11 +1,11 @@
 """`POST /webhooks/tradingview`: authenticate, validate and store one alert, 200 only after the commit.
 
-Order of checks: source address and TLS (403), size (413), signature (401), JSON (400), passphrase
-(401), content (400), then storage. Only a request that passed every configured authentication mode
-is "authenticated": its refusals are kept in the rejects table (`webhook.rejects`), answering 400
-only once that row is committed. A body that is not JSON cannot carry a passphrase, so in passphrase
-mode it is answered 400 but, being unauthenticated, never stored. Every refusal is logged with its
-request id and reason, never a secret.
+Order of checks: client certificate (in the TLS handshake), source address (403), size (413),
+signature (401), JSON (400), passphrase (401), content (400), then storage. Only a request that
+passed every configured authentication mode is "authenticated": its refusals are kept in the rejects
+table (`webhook.rejects`), answering 400 only once that row is committed. A body that is not JSON
+cannot carry a passphrase, so in passphrase mode it is answered 400 but, being unauthenticated,
+never stored. Every refusal is logged with its request id and reason, never a secret.
 
 The event loop never waits on the database: it waits on the writer's commit future with a deadline
 and answers 503 when the database is failing or slow. The alert then stays queued and a retry is
@@ -98,15 +98,14 @@ async def receive_alert(request: Request) -> Response:
 
 
 def _connection_refusal(auth: Auth, request: Request) -> tuple[int, str, str] | None:
-    """Status, field and reason when the source address or the transport is refused."""
+    """Status, field and reason when the source address is refused (the certificate was checked in
+    the TLS handshake, see `webhook.tls`)."""
     peer = request.scope.get("client")
     forwarded = request.headers.getlist("x-forwarded-for")
     client = client_address(peer[0] if peer else None, forwarded, auth.trusted_proxies)
     request.state.client = client
     if auth.uses(AuthMode.IP_ALLOWLIST) and not allowed(client, auth.allow_ips):
         return 403, "client", f"source address {client} is not in the allowlist"
-    if auth.uses(AuthMode.TLS_CLIENT_CERT) and request.scope.get("scheme") != "https":
-        return 403, "tls", "alerts must arrive over HTTPS with TradingView's client certificate"
     return None
 
 

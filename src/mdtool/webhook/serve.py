@@ -2,7 +2,9 @@
 
 `serve` passes the app as an import string with `factory=True` because uvicorn's worker processes are
 spawned and must build their own app (and so their own writer and connection pool); the TLS context
-factory (`TlsFiles`) is picklable for the same reason. `webhook_server` is for a process that builds
+factory (`TlsFiles`) is picklable for the same reason. Every path here tells the app whether its
+server checks client certificates (`served_with`), so that an app in `tls-client-cert` mode refuses
+to start under a server that does not. `webhook_server` is for a process that builds
 the app itself (`mdtool run`): it returns a `uvicorn.Server` to `await server.serve()` and stop with
 `server.should_exit = True`.
 
@@ -19,17 +21,24 @@ import copy
 import logging
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
 import uvicorn.config
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
 
+from mdtool.webhook.app import create_app
 from mdtool.webhook.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 APP_FACTORY = "mdtool.webhook.app:create_app"
+CHECKED_APP_FACTORY = "mdtool.webhook.serve:create_checked_app"
+
+
+# Only `check_client` matters to `served_with`; the worker's real context comes from uvicorn's config.
+CHECKING = TlsFiles(Path(), check_client=True)
 
 
 class _Stopped(Exception):
@@ -61,13 +70,28 @@ def uvicorn_options(tls: TlsFiles | None) -> dict[str, Any]:
     }
 
 
-def webhook_server(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -> uvicorn.Server:
-    """A server for an app built with `create_app`, run by the caller (`await server.serve()`).
+def create_checked_app() -> Starlette:
+    """The app factory of worker processes whose TLS context checks client certificates."""
+    return served_with(create_app(), CHECKING)
+
+
+def served_with(app: Starlette, tls: TlsFiles | None) -> Starlette:
+    """Record on `app` whether its server checks TradingView's client certificate (see `webhook.app`)."""
+    app.state.client_certificates_checked = tls is not None and tls.check_client
+    return app
+
+
+def webhook_config(app: Starlette, tls: TlsFiles | None = None, **settings: Any) -> uvicorn.Config:
+    """uvicorn's configuration for an app built with `create_app`; `settings` override or add to it.
 
     Logging is left to the caller's configuration (uvicorn's is not applied).
     """
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, **uvicorn_options(tls))
-    return uvicorn.Server(config)
+    return uvicorn.Config(served_with(app, tls), log_config=None, **{**uvicorn_options(tls), **settings})
+
+
+def webhook_server(app: Starlette, host: str, port: int, tls: TlsFiles | None = None) -> uvicorn.Server:
+    """A server for an app built with `create_app`, run by the caller (`await server.serve()`)."""
+    return uvicorn.Server(webhook_config(app, tls, host=host, port=port))
 
 
 def serve(host: str, port: int, workers: int, tls: TlsFiles | None = None) -> None:
@@ -76,7 +100,7 @@ def serve(host: str, port: int, workers: int, tls: TlsFiles | None = None) -> No
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
         uvicorn.run(
-            APP_FACTORY,
+            CHECKED_APP_FACTORY if tls is not None and tls.check_client else APP_FACTORY,
             factory=True,
             host=host,
             port=port,
