@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -134,3 +135,73 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
     return number
+
+
+# --- Webhook service settings (`mdtool serve-webhook`, the webhook of `mdtool run`) ---------------------
+
+WEBHOOK_AUTH_VARIABLE = "MDTOOL_WEBHOOK_AUTH"
+PASSPHRASE_VARIABLE = "TRADINGVIEW_PASSPHRASE"  # noqa: S105 - a variable name
+ALLOW_IPS_VARIABLE = "MDTOOL_WEBHOOK_ALLOW_IPS"
+TRUSTED_PROXIES_VARIABLE = "MDTOOL_WEBHOOK_TRUSTED_PROXIES"
+SSL_CERTFILE_VARIABLE = "MDTOOL_WEBHOOK_SSL_CERTFILE"
+SSL_KEYFILE_VARIABLE = "MDTOOL_WEBHOOK_SSL_KEYFILE"
+SSL_CA_CERTS_VARIABLE = "MDTOOL_WEBHOOK_SSL_CA_CERTS"
+# The addresses TradingView documents as the origin of its webhook requests.
+TRADINGVIEW_ADDRESSES = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+
+IPNetwork = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhook's authentication and TLS variables, syntax-checked; `webhook.auth` gives them meaning.
+
+    `auth` is the list as written in `MDTOOL_WEBHOOK_AUTH` (empty when unset); the TLS paths are None
+    when unset. Networks are parsed here so that a typo fails at start-up naming the variable.
+    """
+
+    auth: tuple[str, ...]
+    passphrase: str | None
+    allow_ips: tuple[IPNetwork, ...]
+    trusted_proxies: tuple[IPNetwork, ...]
+    ssl_certfile: Path | None
+    ssl_keyfile: Path | None
+    ssl_ca_certs: Path | None
+
+
+def load_webhook_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> WebhookSettings:
+    """Read the `MDTOOL_WEBHOOK_*` and `TRADINGVIEW_PASSPHRASE` variables; `ConfigError` names a bad one."""
+    values = read_environment(environ, env_file)
+
+    def path(name: str) -> Path | None:
+        value = values.get(name, "").strip()
+        return Path(value).expanduser() if value else None
+
+    allow = values.get(ALLOW_IPS_VARIABLE, "").strip() or ",".join(TRADINGVIEW_ADDRESSES)
+    return WebhookSettings(
+        auth=_words(values.get(WEBHOOK_AUTH_VARIABLE, "")),
+        passphrase=values.get(PASSPHRASE_VARIABLE) or None,
+        allow_ips=_networks(ALLOW_IPS_VARIABLE, allow),
+        trusted_proxies=_networks(TRUSTED_PROXIES_VARIABLE, values.get(TRUSTED_PROXIES_VARIABLE, "")),
+        ssl_certfile=path(SSL_CERTFILE_VARIABLE),
+        ssl_keyfile=path(SSL_KEYFILE_VARIABLE),
+        ssl_ca_certs=path(SSL_CA_CERTS_VARIABLE),
+    )
+
+
+def _words(value: str) -> tuple[str, ...]:
+    """A comma- or space-separated list, lower-cased, without empty items."""
+    return tuple(word.lower() for word in value.replace(",", " ").split())
+
+
+def _networks(name: str, value: str) -> tuple[IPNetwork, ...]:
+    """Addresses or CIDR blocks (`10.0.0.0/8`, `::1`); a bare address is a one-address network."""
+    networks = []
+    for word in _words(value):
+        try:
+            networks.append(ip_network(word, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {word!r} is not an IP address or CIDR block") from None
+    return tuple(networks)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from mdtool.storage.engine import create_engine
 from tests.pg_cluster import PostgresCluster
+from tests.webhook.certs import Pki, make_pki
 from tests.webhook.server import WebhookServer
 
 _counter = itertools.count()
@@ -37,3 +38,9 @@ def db(webhook_db: str) -> Iterator[Engine]:
     engine = create_engine(webhook_db)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A test CA, a server certificate for 127.0.0.1 and client certificates (see `certs`)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

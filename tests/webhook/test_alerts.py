@@ -152,3 +152,69 @@ def test_random_bytes_parse_or_fail_with_alert_error(body: bytes) -> None:
         return
     assert alert.tick.price.is_finite()
     json.dumps(alert.tick.payload)  # storable as JSON, no Decimal left
+
+
+# --- What TradingView's placeholders render -------------------------------------------------------
+
+
+def test_a_typical_tradingview_template_as_rendered() -> None:
+    body = (
+        b'{"ticker": "BINANCE:BTCUSDT", "close": "64123.5", "volume": "12.75", "interval": "15",'
+        b' "time": "2024-05-01T10:00:00Z", "timenow": "2024-05-01T10:15:02Z"}'
+    )
+    tick = parse_alert(body, NOW).tick
+    assert (tick.exchange, tick.symbol) == ("BINANCE", "BTCUSDT")
+    assert (tick.price, tick.size) == (Decimal("64123.5"), Decimal("12.75"))
+    assert tick.timestamp == datetime(2024, 5, 1, 10, 15, 2, tzinfo=UTC)
+    assert tick.payload["interval"] == "15"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("document", "exchange", "symbol"),
+    [
+        ({"ticker": "NASDAQ:AAPL", "exchange": "NASDAQ", "close": 1}, "NASDAQ", "AAPL"),
+        ({"ticker": "nasdaq:AAPL", "exchange": "NASDAQ", "close": 1}, "NASDAQ", "AAPL"),
+        ({"ticker": "CME_MINI:ES1!", "close": 1}, "CME_MINI", "ES1!"),
+        ({"ticker": "AAPL", "exchange": "NASDAQ", "close": 1}, "NASDAQ", "AAPL"),
+        ({"ticker": ":AAPL", "close": 1}, "TradingView", ":AAPL"),
+        ({"ticker": "A:B:C", "close": 1}, "TradingView", "A:B:C"),
+    ],
+)
+def test_exchange_prefixed_symbols(document: dict[str, object], exchange: str, symbol: str) -> None:
+    tick = parse(document).tick  # type: ignore[attr-defined]
+    assert (tick.exchange, tick.symbol) == (exchange, symbol)
+
+
+def test_prefix_and_exchange_field_must_agree() -> None:
+    with pytest.raises(AlertError, match="names exchange 'NYSE'") as caught:
+        parse({"ticker": "NYSE:IBM", "exchange": "NASDAQ", "close": 1})
+    assert caught.value.field == "ticker"
+
+
+@pytest.mark.parametrize(
+    "field", ["ticker", "symbol", "close", "price", "volume", "time", "timenow", "exchange", "id", "interval"]
+)
+def test_unfilled_placeholder_is_refused_naming_the_field(field: str) -> None:
+    document: dict[str, object] = {"ticker": "X", "close": 1, field: "{{" + field + "}}"}
+    with pytest.raises(AlertError, match="unfilled TradingView placeholder") as caught:
+        parse(document)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_placeholders_in_other_fields_are_kept_as_sent() -> None:
+    tick = parse({"ticker": "X", "close": 1, "note": "{{strategy.order.comment}}"}).tick  # type: ignore[attr-defined]
+    assert tick.payload["note"] == "{{strategy.order.comment}}"
+
+
+def test_volume_nan_means_no_size_but_close_nan_is_refused() -> None:
+    assert parse({"ticker": "X", "close": 1, "volume": "NaN"}).tick.size is None  # type: ignore[attr-defined]
+    with pytest.raises(AlertError) as caught:
+        parse({"ticker": "X", "close": "NaN"})
+    assert caught.value.field == "close"
+
+
+def test_plain_text_body_names_the_problem() -> None:
+    with pytest.raises(AlertError, match=r"not valid JSON.*text/plain") as caught:
+        parse_alert(b"BTCUSDT crossing 64000", NOW)
+    assert caught.value.field == "body"

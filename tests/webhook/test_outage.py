@@ -58,6 +58,11 @@ def test_database_down_gives_503_then_recovers_without_restart(own_cluster: Post
         assert refused.headers["retry-after"] == "5"
         assert time.monotonic() - started < 5
         assert http.get("/health").status_code == 503
+        invalid = b'{"ticker": "OUTAGE", "close": "{{close}}"}'
+        unrecorded = http.post(PATH, content=invalid, headers=signed(invalid))
+        assert unrecorded.status_code == 503  # the refusal could not be kept: the sender should retry
+        assert unrecorded.json()["field"] == "database"
+        assert "close: unfilled" in unrecorded.json()["error"]
         assert http.get("/health/live").status_code == 200
 
         own_cluster.start()

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,12 +25,34 @@ _PREFIX = os.urandom(4).hex()
 _sequence = itertools.count(1)
 
 
+def new_request_id() -> str:
+    """A fresh id, unique across workers and restarts (also names refused TLS handshakes)."""
+    return f"{_PREFIX}-{next(_sequence):x}"
+
+
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """A proxy's `X-Request-ID` when it is short and harmless in a log line, else a fresh id."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER and _SAFE_ID.fullmatch(value):
             return value.decode("ascii")
-    return f"{_PREFIX}-{next(_sequence):x}"
+    return new_request_id()
+
+
+class AlertCounts:
+    """Answers to alert requests by HTTP status, for a metrics endpoint (`mdtool run` reads it).
+
+    Per process: with several uvicorn workers each has its own counts.
+    """
+
+    def __init__(self) -> None:
+        self.by_status: Counter[int] = Counter()
+
+    def record(self, status: int) -> None:
+        self.by_status[status] += 1
+
+    def snapshot(self) -> dict[int, int]:
+        """A copy, safe to read from another thread while requests keep arriving."""
+        return dict(self.by_status)
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -38,10 +61,16 @@ def printable(text: str, limit: int = 200) -> str:
 
 
 class AccessLog:
-    """Assigns `request.state.request_id`, echoes it as `X-Request-ID`, logs status and latency."""
+    """Assigns `request.state.request_id`, echoes it as `X-Request-ID`, logs status and latency.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Answers on `counted_path` are counted by status in `counts`. The client logged is the one the
+    handler resolved (`request.state.client`, from a trusted proxy's `X-Forwarded-For`), else the peer.
+    """
+
+    def __init__(self, app: ASGIApp, counts: AlertCounts | None = None, counted_path: str = "") -> None:
         self.app = app
+        self.counts = counts
+        self.counted_path = counted_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +92,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
+            if self.counts is not None and scope["path"] == self.counted_path:
+                self.counts.record(status)
+            peer = scope.get("client")
+            client = state.get("client") or (peer[0] if peer else "-")
             log.info(
                 "%s %s %s %d signature=%s %.1fms client=%s",
                 request_id,
@@ -72,5 +104,5 @@ class AccessLog:
                 status,
                 state.get("signature", "-"),
                 (time.perf_counter() - started) * 1000,
-                client[0] if client else "-",
+                printable(client.replace(" ", "_"), 64),
             )

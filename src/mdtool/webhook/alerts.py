@@ -13,6 +13,12 @@ precedence when several spellings are present:
 - `id`: the alert id, used as `trade_id`; without it the SHA-256 of the raw body is, so an identical
   retried delivery maps to the same row.
 
+TradingView's placeholders: `{{exchange}}:{{ticker}}` in the symbol field splits into exchange and
+symbol (a separate `exchange` must then agree); `{{volume}}` may render as `NaN` where a symbol has no
+volume, which means "no size"; `{{interval}}` is kept in the payload as sent. A placeholder TradingView
+left unfilled (`"{{close}}"`) in a field read here is refused naming the field, because storing the
+literal text would hide a broken alert template.
+
 Everything the database would refuse is refused here with a 400 naming the field, because a record
 the database rejects would otherwise sit in the never-dropping writer's queue and be retried forever:
 NUL characters and lone surrogates (invalid in `text`/`jsonb`), key fields longer than a B-tree index
@@ -47,6 +53,16 @@ MAX_DEPTH = 32
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 EPOCH_MILLIS_FROM = Decimal(100_000_000_000)  # 1e11 s is the year 5138; 1e11 ms is 1973
+PLACEHOLDER_CHECKED = (
+    *SYMBOL_FIELDS,
+    *PRICE_FIELDS,
+    *SIZE_FIELDS,
+    *TIME_FIELDS,
+    "exchange",
+    "id",
+    "interval",
+)
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 _NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -72,18 +88,27 @@ class Alert:
 
 def parse_alert(body: bytes, received_at: datetime) -> Alert:
     """Validate and normalise one raw alert body; raises `AlertError` naming the first bad field."""
-    document = _load_object(body)
+    return alert_from(load_document(body), body_digest(body), received_at)
+
+
+def body_digest(body: bytes) -> str:
+    """The SHA-256 of the raw body: what identifies a retried delivery of an alert without `id`."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def alert_from(document: dict[str, Any], digest: str, received_at: datetime) -> Alert:
+    """Validate and normalise a parsed alert object; `digest` identifies the delivery (see `Alert`)."""
+    _refuse_placeholders(document)
     payload = _json_safe(document, "body", 0)
     symbol_field, symbol = _first(document, SYMBOL_FIELDS, required=True)
     price_field, price = _first(document, PRICE_FIELDS, required=True)
     size_field, size = _first(document, SIZE_FIELDS, required=False)
     time_field, moment = _first(document, TIME_FIELDS, required=False)
-    exchange = document.get("exchange")
+    exchange, symbol = _exchange_and_symbol(document.get("exchange"), symbol, symbol_field)
     alert_id = document.get("id")
-    digest = hashlib.sha256(body).hexdigest()
     tick = Tick(
-        exchange=DEFAULT_EXCHANGE if exchange is None else _text(exchange, "exchange"),
-        symbol=_text(symbol, symbol_field),
+        exchange=exchange,
+        symbol=symbol,
         timestamp=received_at if moment is None else parse_time(moment, time_field),
         source=SOURCE,
         trade_id=digest if alert_id is None else _alert_id(alert_id),
@@ -94,14 +119,43 @@ def parse_alert(body: bytes, received_at: datetime) -> Alert:
     return Alert(tick=tick, timed=moment is not None, digest=digest)
 
 
-def _load_object(body: bytes) -> dict[str, Any]:
+def load_document(body: bytes) -> dict[str, Any]:
+    """The JSON object of a body, whatever its content type (TradingView says `text/plain` for non-JSON)."""
     try:
         document = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
-        raise AlertError("body", f"not valid JSON ({_reason(error)})") from None
+        raise AlertError(
+            "body",
+            f"not valid JSON ({_reason(error)}); the alert message must be a JSON object "
+            "(TradingView sends it as text/plain when it is not valid JSON)",
+        ) from None
     if not isinstance(document, dict):
         raise AlertError("body", f"must be a JSON object, not {_json_type(document)}")
     return document
+
+
+def _refuse_placeholders(document: dict[str, Any]) -> None:
+    for field in PLACEHOLDER_CHECKED:
+        value = document.get(field)
+        if isinstance(value, str) and _PLACEHOLDER.search(value):
+            raise AlertError(
+                field,
+                f"unfilled TradingView placeholder {value[:40]!r}: TradingView leaves a placeholder "
+                "as written when it cannot fill it; fix the alert message",
+            )
+
+
+def _exchange_and_symbol(exchange: object, symbol: object, symbol_field: str) -> tuple[str, str]:
+    """Exchange and symbol, splitting `{{exchange}}:{{ticker}}` (`BINANCE:BTCUSDT`) when sent that way."""
+    text = _text(symbol, symbol_field)
+    named = None if exchange is None else _text(exchange, "exchange")
+    prefix, colon, rest = text.partition(":")
+    if not colon or not prefix or not rest or ":" in rest:
+        return named or DEFAULT_EXCHANGE, text
+    prefix, rest = prefix.strip(), _text(rest, symbol_field)
+    if named is not None and named.casefold() != prefix.casefold():
+        raise AlertError(symbol_field, f"names exchange {prefix!r} but the exchange field says {named!r}")
+    return named or prefix, rest
 
 
 def _refuse_constant(name: str) -> None:
@@ -166,7 +220,9 @@ def parse_decimal(value: object, field: str) -> Decimal:
         raise AlertError(field, str(error)) from None
 
 
-def _size(value: object, field: str) -> Decimal:
+def _size(value: object, field: str) -> Decimal | None:
+    if isinstance(value, str) and value.strip().lower() == "nan":
+        return None  # TradingView's `{{volume}}` on a symbol without volume
     size = parse_decimal(value, field)
     if size < 0:
         raise AlertError(field, f"must not be negative, got {size}")
