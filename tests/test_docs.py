@@ -50,7 +50,7 @@ def documented_invocations() -> list[str]:
 
 def source_variables() -> set[str]:
     text = "\n".join(p.read_text() for p in (ROOT / "src" / "mdtool").rglob("*.py"))
-    return set(VARIABLE.findall(text))
+    return set(re.findall(r"[\"'](" + VARIABLE.pattern + r")[\"']", text))
 
 
 def readme_table_variables() -> dict[str, str]:
