@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.ib_gateway import bars, handshake
+from tests.fakes.ib_gateway import bars, handshake, tape
 from tests.fakes.ib_gateway.contracts import NO_SECDEF_TEXT, FakeContract, contract_details, lookup
 from tests.fakes.ib_gateway.pacing import PACING_TEXT, HistoricalRequest, PacingRules, pacing_problem
-from tests.fakes.ib_gateway.tape import TRADE_TICK_TYPES, TickSubscription, quote_frame, trade_frame
+from tests.fakes.ib_gateway.tape import TRADE_TICK_TYPES, TapeQuote, TapeTrade, TickSubscription
 from tests.fakes.ib_gateway.wire import encode, error, read_fields
 
 
@@ -55,6 +55,9 @@ class FakeIBGateway:
         self.historical_requests: list[HistoricalRequest] = []
         self.violations: list[str] = []
         self.subscriptions: dict[tuple[int, int], TickSubscription] = {}
+        self.tick_by_tick_limit: int | None = None
+        """Simultaneous tick-by-tick subscriptions the account may hold (None: no limit); more get 10190."""
+        self.tape = tape.Tape()
         self.connections_total = 0
         self._historical_errors: list[tuple[int, str]] = []
         self._drop_on: set[int] = set()
@@ -110,21 +113,36 @@ class FakeIBGateway:
         self._broadcast(error(req_id, code, text))
 
     def push_trade(
-        self, symbol: str, epoch: int, price: str, size: str, exchange: str = "NASDAQ", mask: int = 0
+        self,
+        symbol: str,
+        epoch: int,
+        price: str,
+        size: str,
+        exchange: str = "NASDAQ",
+        mask: int = 0,
+        conditions: str = "",
     ) -> int:
-        """Send one trade to every Last/AllLast subscriber of `symbol`; returns how many got it."""
+        """Put one trade on the tape and send it to every Last/AllLast subscriber of `symbol`; returns
+        how many got it (none while the gateway is down: the tape still has it for historical ticks)."""
+        trade = TapeTrade(epoch, price, size, mask, exchange, conditions)
+        with self._cond:
+            self.tape.trades[symbol].append(trade)
         subs = self._subs(symbol, TRADE_TICK_TYPES)
         for sub in subs:
-            self._send(sub.session, trade_frame(sub, epoch, price, size, mask, exchange, ""))
+            self._send(sub.session, tape.trade_frame(sub, trade))
         return len(subs)
 
     def push_bid_ask(
         self, symbol: str, epoch: int, bid: str, ask: str, bid_size: str, ask_size: str, mask: int = 0
     ) -> int:
-        """Send one quote to every BidAsk subscriber of `symbol`; returns how many got it."""
+        """Put one quote on the tape and send it to every BidAsk subscriber of `symbol`; `mask` as in the
+        tickByTick message (bit 1 bidPastLow, bit 2 askPastHigh). Returns how many got it."""
+        quote = TapeQuote(epoch, bid, ask, bid_size, ask_size, bool(mask & 1), bool(mask & 2))
+        with self._cond:
+            self.tape.quotes[symbol].append(quote)
         subs = self._subs(symbol, ("BidAsk",))
         for sub in subs:
-            self._send(sub.session, quote_frame(sub, epoch, bid, ask, bid_size, ask_size, mask))
+            self._send(sub.session, tape.quote_frame(sub, quote))
         return len(subs)
 
     def push_bar_update(self, req_id: int, opened: datetime, ohlc: tuple[str, str, str, str]) -> None:
@@ -242,6 +260,8 @@ class FakeIBGateway:
                 for r in self.historical_requests
                 if not (r.session == session.number and r.req_id == int(fields[2]))
             ]
+        elif msg == 96:
+            self._historical_ticks(session, fields)
         elif msg == 97:
             self._tick_by_tick(session, fields)
         elif msg == 98:
@@ -301,11 +321,38 @@ class FakeIBGateway:
                 return
         session.writer.write(encode(88, req_id, int(self.history_start.timestamp())))
 
+    def _historical_ticks(self, session: _Session, fields: list[str]) -> None:
+        """reqHistoricalTicks: paced like historical bars (BID_ASK counting twice), served from the tape."""
+        found = lookup(self.contracts, fields[2:14])
+        request = tape.parse_ticks_request(
+            fields, found[0].con_id if found else 0, time.monotonic(), session.number
+        )
+        write = session.writer.write
+        if not self._paced(request, " (historical ticks)"):
+            return
+        if self._historical_errors:
+            code, text = self._historical_errors.pop(0)
+            write(error(request.req_id, code, text))
+            return
+        if len(found) != 1:
+            write(error(request.req_id, 200, NO_SECDEF_TEXT))
+            return
+        problem = tape.check_ticks_request(request)
+        if problem is not None:
+            self.violations.append(f"req {request.req_id} (historical ticks): {problem}")
+            write(tape.refuse_ticks(request, problem))
+            return
+        for frame in tape.answer_ticks(self.tape, found[0].symbol, request):
+            write(frame)
+
     def _tick_by_tick(self, session: _Session, fields: list[str]) -> None:
         req_id = int(fields[1])
         found = lookup(self.contracts, fields[2:14])
         if len(found) != 1:
             session.writer.write(error(req_id, 200, NO_SECDEF_TEXT))
+            return
+        if self.tick_by_tick_limit is not None and len(self.subscriptions) >= self.tick_by_tick_limit:
+            session.writer.write(error(req_id, 10190, tape.TOO_MANY_TEXT))
             return
         self.subscriptions[(session.number, req_id)] = TickSubscription(
             req_id, found[0], fields[14], session.number
