@@ -47,6 +47,7 @@ class _Track:
     last_second: int | None = None
     last_ids: set[str] = field(default_factory=set)
     hole_from: int | None = None
+    hole_ids: set[str] = field(default_factory=set)
     first_live: int | None = None
     live_since: list[tuple[int, str]] = field(default_factory=list)
 
@@ -96,10 +97,11 @@ class GapFiller:
     def connection_lost(self, now: int | None = None) -> None:
         """The live feed stopped: each series' hole starts at its newest live second (or now, for a
         series that has had no tick yet this session). An unfinished hole keeps its older start."""
-        now = int(time.time()) if now is None else now
+        now = int(self.clock()) if now is None else now
         for track in self.tracks.values():
             if track.hole_from is None:
                 track.hole_from = track.last_second if track.last_second is not None else now
+                track.hole_ids = set(track.last_ids) if track.last_second is not None else set()
             track.first_live = None
             track.live_since = []
 
@@ -191,7 +193,7 @@ class GapFiller:
         seen: set[str],
         cost: tuple[int, float],
     ) -> None:
-        live = set(track.last_ids) if track.last_second == start else set()
+        live = set(track.hole_ids)
         live.update(trade_id for epoch, trade_id in track.live_since if start <= epoch <= reach)
         unmatched = live - seen
         new = len(seen - live)
