@@ -202,7 +202,10 @@ def test_a_fill_ib_refuses_is_logged_with_the_repair_command(
         running.wait_for(lambda: len(running.ticks) == 2)
     finally:
         running.finish()
-    assert "mdtool backfill ibkr AAPL ticks --since 2026-01-06T15:00:00Z" in caplog.text
+    assert (
+        "mdtool backfill ibkr AAPL ticks --since 2026-01-06T15:00:00Z --until 2026-01-06T15:01:00Z --refetch"
+        in caplog.text
+    )
     assert running.error is None
 
 

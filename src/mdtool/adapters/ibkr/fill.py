@@ -133,8 +133,11 @@ class GapFiller:
                         name, tick_type, _at(start))  # fmt: skip
             return
         except ExchangeError as error:
-            log.error("cannot fill the %s %s hole from %s: %s; repair it with `mdtool backfill ibkr %s "
-                      "ticks --since %s`", name, tick_type, _at(start), error, name, _at(start))  # fmt: skip
+            since, until = _at(start), _at(60 * math.ceil((self.clock() + 1) / 60))
+            log.error(
+                "cannot fill the %s %s hole from %s: %s; repair it with `mdtool backfill ibkr %s ticks "
+                "--since %s --until %s --refetch`", name, tick_type, since, error, name, since, until
+            )  # fmt: skip
             track.hole_from = None
             return
         self._finish(name, tick_type, track, start, reach, seen, (self.pager.requests - requests, began))
