@@ -134,7 +134,7 @@ def run(
           f"with {requests} historical-tick requests")  # fmt: skip
     print(f"pacing floor for {requests} requests (burst {rules.burst_max}/{rules.burst_seconds:g} s, "
           f"{rules.window_max}/{rules.window_seconds:g} s): {floor:.2f} s; fill time / floor = "
-          f"{fill_seconds / floor if floor else float('inf'):.2f}; pacing violations at the gateway: {len(violations)}")  # fmt: skip
+          f"{(fill_seconds - resubscribed) / floor if floor else float('inf'):.2f} (from resubscribing); pacing violations at the gateway: {len(violations)}")  # fmt: skip
     if summary:
         print(f"stream: {summary[0].line()}")
 
