@@ -14,12 +14,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
 
 from mdtool.adapters.ibkr import ContractSpec, Endpoint, IbkrTickStream, StreamOptions
 from mdtool.errors import UsageError
+from mdtool.records import Tick, normalize_decimal
+from mdtool.sources import StreamStatus
 from mdtool.storage.queries import ticks_between
 from mdtool.stream import StreamSummary, run_stream
 from tests.adapters.ibkr.conftest import CONTRACTS, client_pacing, gateway_pacing
@@ -71,8 +74,8 @@ class Streaming:
         self._thread.start()
 
     def _run(self, engine: Engine, tick_stream: IbkrTickStream, symbols: list[str]) -> None:
-        def on_status(status: object, _writer: object) -> None:
-            self.status_seen.append((status.trades, status.gaps_filled))  # type: ignore[attr-defined]
+        def on_status(status: StreamStatus, _writer: object) -> None:
+            self.status_seen.append((status.trades, status.gaps_filled))
 
         try:
             self.summary = run_stream(
@@ -98,15 +101,11 @@ class Streaming:
         return self.summary
 
 
-def trades(stored: list[object]) -> Counter[tuple[datetime, str, str]]:
-    return Counter((t.timestamp, str(t.price), str(t.size)) for t in stored)  # type: ignore[attr-defined]
+def trades(stored: list[Tick]) -> Counter[tuple[datetime, str, str]]:
+    return Counter((t.timestamp, str(t.price), str(t.size)) for t in stored)
 
 
 def produced(gateway: FakeIBGateway, symbol: str = "AAPL") -> Counter[tuple[datetime, str, str]]:
-    from decimal import Decimal
-
-    from mdtool.records import normalize_decimal
-
     return Counter(
         (
             datetime.fromtimestamp(t.epoch, UTC),
