@@ -153,6 +153,35 @@ def test_outage_overlapping_live_data_stores_no_duplicate_and_no_hole(
     assert "filled AAPL AllLast from 2026-01-06T15:00:01Z" in caplog.text
 
 
+def test_connectivity_lost_then_restored_fills_what_ib_did_not_deliver(gateway: FakeIBGateway) -> None:
+    """1100 ... 1101: the socket stays up, but what happened in between comes only from history."""
+    clock = TapeClock(E + 0.5)
+    running = Running(stream(gateway, clock), ["AAPL"])
+    try:
+        gateway.wait_for_subscriptions(1)
+        gateway.push_trade("AAPL", E, "10", "1")
+        running.wait_for(lambda: len(running.ticks) == 1)
+        gateway.send_error(-1, 1100, "Connectivity between IB and Trader Workstation has been lost.")
+        running.wait_for(lambda: not running.status.connected)
+        for n in range(3):
+            gateway.push_trade("AAPL", E + 1 + n, "10", "1", deliver=False)
+        gateway.push_trade("AAPL", E + 4, "10", "1", deliver=False)
+        (old,) = gateway.subscriptions
+        clock.now = E + 4.5
+        gateway.send_error(
+            -1, 1101, "Connectivity between IB and Trader Workstation has been restored - data lost."
+        )
+        gateway.wait_until(lambda: len(gateway.subscriptions) == 1 and old not in gateway.subscriptions)
+        gateway.push_trade("AAPL", E + 4, "10", "1")  # the second identical trade of E+4, seen live
+        clock.now = E + 7
+        running.wait_for(lambda: running.status.gaps_filled >= 1)
+    finally:
+        running.finish()
+    rows = {(t.timestamp, t.trade_id) for t in running.ticks}
+    assert len(rows) == 6  # E, E+1..E+3 from history, E+4 twice (one live, one only in history)
+    assert Counter(moment.second for moment, _ in rows) == {0: 1, 1: 1, 2: 1, 3: 1, 4: 2}
+
+
 def test_quotes_are_filled_too_with_bid_ask(gateway: FakeIBGateway) -> None:
     clock = TapeClock(E + 0.5)
     running = Running(stream(gateway, clock, bid_ask=True), ["AAPL"])

@@ -121,13 +121,15 @@ class FakeIBGateway:
         exchange: str = "NASDAQ",
         mask: int = 0,
         conditions: str = "",
+        deliver: bool = True,
     ) -> int:
         """Put one trade on the tape and send it to every Last/AllLast subscriber of `symbol`; returns
-        how many got it (none while the gateway is down: the tape still has it for historical ticks)."""
+        how many got it (none while the gateway is down, or with `deliver=False` as while the gateway
+        has lost IB after a 1100: the tape still has it for historical ticks)."""
         trade = TapeTrade(epoch, price, size, mask, exchange, conditions)
         with self._cond:
             self.tape.trades[symbol].append(trade)
-        subs = self._subs(symbol, TRADE_TICK_TYPES)
+        subs = self._subs(symbol, TRADE_TICK_TYPES) if deliver else []
         for sub in subs:
             self._send(sub.session, tape.trade_frame(sub, trade))
         return len(subs)
