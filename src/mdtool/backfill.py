@@ -12,9 +12,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -31,9 +32,10 @@ from mdtool.storage.queries import missing_ranges, newest_bar_time
 from mdtool.storage.writer import write_bars
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 _PAGES_IN_FLIGHT = 16
-_SETTLE = timedelta(hours=6)
+SETTLE = timedelta(hours=6)
 """An absence younger than this (or than two bars) is not remembered: a venue may still publish late
 bars, and its clock may differ from ours."""
 _WRITE_BATCH = 10_000
@@ -65,11 +67,13 @@ class BackfillSummary:
     gaps_filled: int = 0
     requests: int = 0
     elapsed: float = 0.0
+    unit: str = "bars"
+    """What was counted: `bars`, or `ticks` for a tick series (`mdtool.tick_backfill`)."""
 
     def line(self) -> str:
         span = f"{_fmt(self.start)} → {_fmt(self.end)}" if self.start and self.end else "nothing to do"
         return (
-            f"{self.exchange} {self.symbol} {self.interval} ({span}): {self.bars_stored} bars stored "
+            f"{self.exchange} {self.symbol} {self.interval} ({span}): {self.bars_stored} {self.unit} stored "
             f"({self.bars_received} received), {self.gaps_filled} gaps filled, {self.requests} requests, "
             f"{self.elapsed:.1f} s"
         )
@@ -137,7 +141,7 @@ def run_backfill(
             empty = _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
         finally:
             progress.finish()
-        settled = end - max(2 * nominal_length(interval), _SETTLE)
+        settled = end - max(2 * nominal_length(interval), SETTLE)
         record_empty_ranges(engine, source.exchange, symbol, interval, [r for r in empty if r[1] <= settled])
     summary.requests = source.request_count
     summary.elapsed = time.monotonic() - started
@@ -155,7 +159,7 @@ def _fetch_and_store(
     progress: BackfillProgress,
 ) -> list[Range]:
     """Fetch and store every range; returns the parts the venue answered with no bars."""
-    store = _PipelinedStore(engine)
+    store = PipelinedStore(engine, write_bars)
     empty: list[Range] = []
     try:
         for range_start, range_end in ranges:
@@ -181,18 +185,23 @@ def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> list[Bar]:
     return [bar for bar in page if start <= bar.timestamp < end]
 
 
-class _PipelinedStore:
-    """Writes pages on a thread while the caller fetches the next ones; re-raises write errors."""
+class PipelinedStore(Generic[R]):
+    """Writes pages on a thread while the caller fetches the next ones; re-raises write errors.
 
-    def __init__(self, engine: Engine) -> None:
+    `write` stores a batch and returns how many rows were new: `write_bars`, or `write_ticks` for a tick
+    series.
+    """
+
+    def __init__(self, engine: Engine, write: Callable[[Engine, list[R]], int]) -> None:
         self._engine = engine
-        self._queue: queue.Queue[list[Bar] | None] = queue.Queue(maxsize=_PAGES_IN_FLIGHT)
+        self._write = write
+        self._queue: queue.Queue[list[R] | None] = queue.Queue(maxsize=_PAGES_IN_FLIGHT)
         self._error: MdtoolError | None = None
         self.stored = 0
         self._thread = threading.Thread(target=self._run, name="mdtool-backfill-writer", daemon=True)
         self._thread.start()
 
-    def put(self, bars: list[Bar]) -> None:
+    def put(self, bars: list[R]) -> None:
         if self._error is not None:
             raise self._error
         if bars:
@@ -211,11 +220,11 @@ class _PipelinedStore:
             if self._error is not None or not bars:
                 continue
             try:
-                self.stored += write_bars(self._engine, bars)
+                self.stored += self._write(self._engine, bars)
             except MdtoolError as error:
                 self._error = error
 
-    def _collect(self) -> tuple[list[Bar], bool]:
+    def _collect(self) -> tuple[list[R], bool]:
         """One page, plus whatever else is already queued up to `_WRITE_BATCH` bars: fewer, larger
         COPYs when the network is faster than the database."""
         page = self._queue.get()

@@ -40,6 +40,29 @@ class BarSource(Protocol):
         """Release connections and threads (idempotent); the CLI calls it when the backfill ends."""
 
 
+class TickSource(Protocol):
+    """Historical ticks of one feed of a venue (`mdtool.tick_backfill`), the rows its live stream writes."""
+
+    exchange: str
+    """Value stored in the `exchange` column."""
+
+    source: str
+    """Value stored in the `source` column (the feed: `ibkr.AllLast`, `trade`, ...)."""
+
+    request_count: int
+    """Requests made to the venue so far (reported in the summary line)."""
+
+    def resolve_symbol(self, symbol: str) -> str:
+        """Stored spelling of `symbol`; raises `UsageError` when the venue does not know it."""
+
+    def fetch_ticks(self, symbol: str, start: datetime, end: datetime) -> Iterator[Sequence[Tick]]:
+        """Ticks with timestamps in [start, end), in ascending batches, each second (or other unit the
+        venue stamps with) complete; ends when the venue has no more."""
+
+    def close(self) -> None:
+        """Release connections and threads (idempotent)."""
+
+
 TickSink = Callable[[Tick], None]
 
 

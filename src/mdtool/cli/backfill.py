@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from mdtool.adapters import binance, ibkr
-from mdtool.backfill import BackfillRequest, run_backfill
+from mdtool.backfill import BackfillRequest, BackfillSummary, run_backfill
 from mdtool.cli.console import stderr, stdout
 from mdtool.cli.venues import Source
-from mdtool.config import load_settings
+from mdtool.config import Settings, load_settings
 from mdtool.migrate import ensure_schema
 from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
-from mdtool.sources import BarSource
+from mdtool.sources import BarSource, TickSource
 from mdtool.storage.engine import create_engine, warn_if_plain_postgres
+from mdtool.tick_backfill import run_tick_backfill
 from mdtool.timestamps import parse_user_time
 
 
@@ -22,7 +25,11 @@ def backfill(
     source: Annotated[Source, typer.Argument(help="Venue: binance or ibkr.")],
     symbol: Annotated[str, typer.Argument(help="Venue symbol, e.g. BTCUSDT (binance) or AAPL (ibkr).")],
     interval: Annotated[
-        str, typer.Argument(help="Bar interval in Binance spelling: 1s 1m 3m 5m 15m 30m 1h ... 1d 3d 1w 1M.")
+        str,
+        typer.Argument(
+            help="Bar interval in Binance spelling: 1s 1m 3m 5m 15m 30m 1h ... 1d 3d 1w 1M; "
+            "or `ticks` (ibkr) for historical ticks into market_data_ticks."
+        ),
     ],
     since: Annotated[
         str | None,
@@ -48,7 +55,10 @@ def backfill(
     expiry: Annotated[str | None, typer.Option(help="ibkr: FUT expiry, YYYYMM or YYYYMMDD.")] = None,
     what_to_show: Annotated[
         str | None,
-        typer.Option(help="ibkr: TRADES, MIDPOINT, BID, ASK... (default TRADES; MIDPOINT for CASH)."),
+        typer.Option(
+            help="ibkr bars: TRADES, MIDPOINT, BID, ASK... (default TRADES; MIDPOINT for CASH). "
+            "ibkr ticks: TRADES (source ibkr.AllLast, the default) or BID_ASK (ibkr.BidAsk)."
+        ),
     ] = None,
     rth: Annotated[bool, typer.Option("--rth/--all-hours", help="ibkr: regular trading hours only.")] = True,
 ) -> None:
@@ -61,6 +71,10 @@ def backfill(
       mdtool backfill binance BTCUSDT 1m    # cron mode: after the newest bar
 
       mdtool backfill ibkr AAPL 1h --since 2025-01-01 --all-hours
+
+      mdtool backfill ibkr AAPL ticks --since 2025-06-02T13:30    # the rows `mdtool stream ibkr` writes
+
+      mdtool backfill ibkr AAPL ticks --what-to-show BID_ASK      # cron mode: after the newest tick
     """
     request = BackfillRequest(
         symbol=symbol,
@@ -79,14 +93,30 @@ def backfill(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry,
             what_to_show=what_to_show, use_rth=rth,
         )  # fmt: skip
+        if interval.lower() == "ticks":
+            ticks = ibkr.make_tick_source(settings, spec)
+            _print(_run(settings, ticks, lambda db, shown: run_tick_backfill(db, ticks, request, shown)))
+            return
         bar_source = ibkr.make_bar_source(settings, spec)
+    _print(_run(settings, bar_source, lambda db, shown: run_backfill(db, bar_source, request, shown)))
+
+
+def _run(
+    settings: Settings,
+    source: BarSource | TickSource,
+    driver: Callable[[Engine, BackfillProgress], BackfillSummary],
+) -> BackfillSummary:
+    """Run one driver with the database, progress display and the source's cleanup."""
     engine = create_engine(settings.database_url)
     progress: BackfillProgress = RichBackfillProgress(stderr) if stderr.is_terminal else LogBackfillProgress()
     try:
         ensure_schema(engine)
         warn_if_plain_postgres(engine)
-        summary = run_backfill(engine, bar_source, request, progress)
+        return driver(engine, progress)
     finally:
-        bar_source.close()
+        source.close()
         engine.dispose()
+
+
+def _print(summary: BackfillSummary) -> None:
     stdout.print(summary.line(), highlight=False, soft_wrap=True)

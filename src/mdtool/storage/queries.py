@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, Row, func, select
 
+from mdtool.intervals import floor_open
 from mdtool.ranges import Range, holes
 from mdtool.records import Bar, Tick
 from mdtool.storage.engine import database_errors
@@ -87,6 +88,42 @@ def ticks_between(
     query = query.order_by(ticks.c.timestamp, ticks.c.trade_id)
     with database_errors("cannot read ticks"), engine.connect() as conn:
         return [_tick(row) for row in conn.execute(query)]
+
+
+def newest_tick_time(engine: Engine, exchange: str, symbol: str, source: str) -> datetime | None:
+    """Timestamp of the newest stored tick of one feed (the resume point of a cron-mode tick backfill)."""
+    query = select(func.max(ticks.c.timestamp)).where(
+        ticks.c.exchange == exchange, ticks.c.symbol == symbol, ticks.c.source == source
+    )
+    with database_errors("cannot read the newest stored tick"), engine.connect() as conn:
+        value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+def missing_tick_ranges(
+    engine: Engine, exchange: str, symbol: str, source: str, grid: str, start: datetime, end: datetime
+) -> list[Range]:
+    """Ranges of `grid` slots (e.g. whole minutes) in [start, end) holding no stored tick of one feed.
+
+    A tick series has no bar grid, so it is judged by slot: a slot with at least one tick counts as
+    stored. The walk reads the stored timestamps in order, so it costs what is stored in the range.
+    """
+    if end <= start:
+        return []
+    query = (
+        select(ticks.c.timestamp)
+        .where(
+            ticks.c.exchange == exchange,
+            ticks.c.symbol == symbol,
+            ticks.c.source == source,
+            ticks.c.timestamp >= start,
+            ticks.c.timestamp < end,
+        )
+        .order_by(ticks.c.timestamp)
+    )
+    with database_errors("cannot look for gaps"), engine.connect() as conn:
+        stored = conn.execution_options(yield_per=50_000).execute(query).scalars()
+        return holes(grid, start, end, (floor_open(grid, moment) for moment in stored))
 
 
 def newest_numeric_trade_id(engine: Engine, exchange: str, symbol: str, source: str) -> int | None:

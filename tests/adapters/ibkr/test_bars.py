@@ -11,7 +11,7 @@ from ib_async import BarData
 from mdtool.adapters.ibkr.bars import BAR_SIZES, bar_open, is_closed, plan_requests, to_bars
 from mdtool.errors import UsageError
 from mdtool.intervals import INTERVALS
-from tests.fakes.ib_gateway import BAR_SECONDS, _duration_seconds, _step_allowed
+from tests.fakes.ib_gateway.bars import BAR_SECONDS, duration_seconds, step_allowed
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -34,9 +34,9 @@ def test_plans_cover_the_span_and_respect_the_step_table(interval: str, span: ti
         assert before.end == after.start
     bar = BAR_SECONDS[BAR_SIZES[interval].setting]
     for request in plan:
-        seconds = _duration_seconds(request.duration)
+        seconds = duration_seconds(request.duration)
         assert seconds is not None and seconds >= (request.end - request.start).total_seconds()
-        assert _step_allowed(seconds, bar), (interval, request.duration)
+        assert step_allowed(seconds, bar), (interval, request.duration)
 
 
 def test_labels_floor_onto_the_grid() -> None:

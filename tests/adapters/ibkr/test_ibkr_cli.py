@@ -169,3 +169,22 @@ def test_stream_stops_with_exit_0_while_the_gateway_is_silent(
             proc.kill()
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 5
+
+
+def test_stream_beyond_ibs_tick_by_tick_limit_exits_2_naming_it(
+    gateway: FakeIBGateway, sqlite_url: str
+) -> None:
+    gateway.tick_by_tick_limit = 1
+    result = mdtool(gateway, sqlite_url, "stream", "ibkr", "AAPL", "MSFT")
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: IB refused a tick-by-tick subscription for MSFT") and "10190" in last
+
+
+def test_stream_with_unknown_symbols_exits_2_before_subscribing(
+    gateway: FakeIBGateway, sqlite_url: str
+) -> None:
+    result = mdtool(gateway, sqlite_url, "stream", "ibkr", "AAPL", "NOPE")
+    assert result.returncode == 2, result.stderr
+    assert "IB does not know NOPE" in result.stderr.strip().splitlines()[-1]
+    assert not any(fields[0] == "97" for _, fields in gateway.received)

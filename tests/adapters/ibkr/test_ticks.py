@@ -37,3 +37,30 @@ def test_trade_and_quote_records() -> None:
     assert quote.payload == {
         "bid": "1.08215", "ask": "1.0822", "bid_size": "1000000", "ask_size": "2000000", "ask_past_high": True
     }  # fmt: skip
+
+
+def test_a_historical_tick_and_its_live_twin_are_the_same_row() -> None:
+    from ib_async import HistoricalTickBidAsk, HistoricalTickLast, TickAttribBidAsk, TickAttribLast
+
+    at = datetime(2026, 1, 6, 15, tzinfo=UTC)
+    live = trade_tick("AAPL", TradeEvent(1767711600, 189.12, 100.0, "ARCA", "I", False, True), TickIds())
+    past = HistoricalTickLast(at, TickAttribLast(False, True), 189.12, 100.0, "ARCA", "I")
+    assert trade_tick("AAPL", TradeEvent.from_history(past), TickIds()) == live
+    quote = QuoteEvent(1767711600, 1.5, 1.6, 10.0, 20.0, True, False)
+    historical = HistoricalTickBidAsk(at, TickAttribBidAsk(bidPastLow=True), 1.5, 1.6, 10.0, 20.0)
+    assert quote_tick("X", QuoteEvent.from_history(historical), TickIds()) == quote_tick(
+        "X", quote, TickIds()
+    )
+
+
+def test_flags_are_not_part_of_the_identity() -> None:
+    plain = trade_tick("AAPL", TradeEvent(1767711600, 1.5, 1.0, "ARCA", "", False, False), TickIds())
+    flagged = trade_tick("AAPL", TradeEvent(1767711600, 1.5, 1.0, "ARCA", "", True, True), TickIds())
+    assert plain.trade_id == flagged.trade_id and plain.timestamp == flagged.timestamp
+
+
+def test_partial_views_of_a_second_union_to_the_whole() -> None:
+    """Live saw the last 2 of 3 identical trades, history all 3: the stored set is exactly 3 ids."""
+    history = [trade_tick("AAPL", trade(1.5), ids).trade_id for ids in [TickIds()] for _ in range(3)]
+    live = [trade_tick("AAPL", trade(1.5), ids).trade_id for ids in [TickIds()] for _ in range(2)]
+    assert len(set(history) | set(live)) == 3

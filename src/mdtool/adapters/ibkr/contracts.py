@@ -110,3 +110,31 @@ def describe_details(contract: Contract) -> str:
     return (
         f"{storage_symbol(contract)} {contract.secType} {where} {contract.currency} (conId {contract.conId})"
     )
+
+
+QUALIFY_CONCURRENCY = 8
+
+
+async def qualify_all(ib: IB, contracts: list[Contract], timeout: float) -> list[Contract]:
+    """Qualify many contracts, a few at a time, before anything is subscribed.
+
+    At most `QUALIFY_CONCURRENCY` lookups are in flight, and ib_async's client throttle (45 messages/s)
+    keeps the rate under IB's 50 messages/s. Every unknown or ambiguous symbol is collected, so one
+    usage error lists them all instead of the first.
+    """
+    gate = asyncio.Semaphore(QUALIFY_CONCURRENCY)
+
+    async def one(contract: Contract) -> Contract | UsageError:
+        async with gate:
+            try:
+                return await qualify(ib, contract, timeout)
+            except UsageError as error:
+                return error
+
+    results = await asyncio.gather(*(one(c) for c in contracts))
+    refused = [r for r in results if isinstance(r, UsageError)]
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        raise UsageError(f"{len(refused)} symbols refused: " + "; ".join(str(r) for r in refused))
+    return [r for r in results if isinstance(r, Contract)]

@@ -3,8 +3,16 @@
 ib_async has no reconnect, forgets every subscription when the socket drops, and stamps tick-by-tick
 events with the local arrival time. So this module runs its own loop: connect (retrying with backoff,
 with a status line while the gateway is down), qualify, subscribe, and on a dropped socket start over;
-on IB's 1101/1102 ("connectivity restored") it cancels and renews every subscription. Ticks are taken in
-a `Wrapper` subclass, which sees IB's own timestamp before ib_async replaces it.
+on IB's 1101/1102 ("connectivity restored") it cancels and renews every subscription. After every
+resubscription the hole is filled with historical ticks (`fill`). Ticks are taken in a `Wrapper`
+subclass, which sees IB's own timestamp before ib_async replaces it with the arrival time; ib_async is
+used unmodified (subclassing its public `Wrapper` and `Client`, no monkeypatching).
+
+Many symbols: contracts are qualified before anything is subscribed, several at a time (ib_async's
+client throttle keeps the messages under IB's 50/s), and any unknown symbol ends the stream with a usage
+error. IB allows an account only so many simultaneous tick-by-tick subscriptions and refuses the next
+with error 10190; the stream then stops with a usage error naming the limit rather than store some
+symbols incompletely (reqMktData's sampled last-trade ticks are not the same data; see the README).
 """
 
 from __future__ import annotations
@@ -15,14 +23,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ib_async import IB, Client, Contract, TickAttribBidAsk, TickAttribLast, Wrapper
 
 from mdtool.adapters.ibkr.connection import INFO_CODES, Endpoint, ErrorLog, connect
-from mdtool.adapters.ibkr.contracts import ContractSpec, build_contract, qualify, storage_symbol
-from mdtool.adapters.ibkr.ticks import QuoteEvent, TickIds, TradeEvent, quote_tick, trade_tick
-from mdtool.errors import ExchangeError, RecordError
+from mdtool.adapters.ibkr.contracts import ContractSpec, build_contract, qualify_all, storage_symbol
+from mdtool.adapters.ibkr.fill import GapFiller
+from mdtool.adapters.ibkr.ledger import Ledger, default_path
+from mdtool.adapters.ibkr.pacing import Pacer, PacingRules
+from mdtool.adapters.ibkr.tickpages import TickPager
+from mdtool.adapters.ibkr.ticks import QuoteEvent, TickEvent, TickIds, TradeEvent, to_tick
+from mdtool.errors import ExchangeError, MdtoolError, RecordError, UsageError
 from mdtool.records import Tick
 from mdtool.sources import StreamStatus, TickSink
 
@@ -31,19 +43,29 @@ log = logging.getLogger(__name__)
 CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
 RESTORED_DATA_KEPT = 1102
-TickEvent = TradeEvent | QuoteEvent
+TOO_MANY_TICK_BY_TICK = 10190
 EventHook = Callable[[Contract, TickEvent], None]
 
 
 @dataclass(frozen=True)
 class StreamOptions:
-    """Reconnect timing; `poll_seconds` is how often the loop looks at the stop flag."""
+    """Reconnect timing, and the pacing of gap fills; `poll_seconds` is how often the loop looks at the
+    stop flag. Defaults are IB's real limits; tests scale them down."""
 
     connect_timeout: float = 10.0
     request_timeout: float = 30.0
     backoff_initial: float = 1.0
     backoff_max: float = 5.0
     poll_seconds: float = 0.05
+    fill: bool = True
+    pacing: PacingRules = field(default_factory=PacingRules)
+    share_pacing: bool = True
+    """Count the requests of other mdtool processes on the same gateway (see `ledger`)."""
+    fill_backoff_seconds: float = 15.0
+    fill_settle_seconds: float = 1.0
+    """How long after a second IB's historical tape is taken to hold all of it."""
+    clock: Callable[[], float] = time.time
+    """Wall-clock seconds, compared with IB's tick times (tests pass the fake tape's clock)."""
 
 
 class _WireTimeWrapper(Wrapper):
@@ -169,6 +191,22 @@ class _Session:
         self.dropped = asyncio.Event()
         self.ib.disconnectedEvent += self.dropped.set
         self.resubscribe = False
+        self.fatal: MdtoolError | None = None
+        self.filler = GapFiller(
+            self._pager(),
+            sink,
+            status,
+            lambda con_id: self.names[con_id],
+            clock=self.options.clock,
+            settle=self.options.fill_settle_seconds,
+            poll_seconds=self.options.poll_seconds,
+        )
+
+    def _pager(self) -> TickPager:
+        options, endpoint = self.options, self.endpoint
+        ledger = Ledger(default_path(endpoint.host, endpoint.port)) if options.share_pacing else None
+        pacer = Pacer(options.pacing, ledger=ledger)
+        return TickPager(pacer, options.request_timeout, backoff_seconds=options.fill_backoff_seconds)
 
     async def main(self) -> None:
         delay = self.options.backoff_initial
@@ -188,6 +226,8 @@ class _Session:
                     await self._stream(sessions)
                 except (ConnectionError, ExchangeError) as error:
                     log.warning("IB Gateway/TWS failed while subscribing: %s", error)
+                self.filler.connection_lost()
+                self.filler.cancel()
                 if self.ib.isConnected():
                     self.ib.disconnect()
                 sessions += 1
@@ -201,32 +241,40 @@ class _Session:
                         self.status.reconnects += 1
                     await self._pause(delay)
         finally:
+            self.filler.cancel()
             self.ib.disconnect()
 
     async def _stream(self, sessions: int) -> None:
         """Qualify (once), subscribe, then watch until stop or a dropped socket."""
         if not self.contracts:
-            for symbol in self.symbols:
-                contract = build_contract(symbol, self.owner.spec)
-                qualified = await qualify(self.ib, contract, self.options.request_timeout)
-                self.contracts.append(qualified)
-                self.names[qualified.conId] = storage_symbol(qualified)
+            wanted = [build_contract(symbol, self.owner.spec) for symbol in self.symbols]
+            self.contracts = await qualify_all(self.ib, wanted, self.options.request_timeout)
+            self.names = {c.conId: storage_symbol(c) for c in self.contracts}
         self._subscribe()
         what = "resubscribed to" if sessions else "streaming"
         names = ", ".join(self.names.values())
         self._set_status(True, f"{what} {names} ({'+'.join(self.owner.tick_types)}) from {self.endpoint}")
         log.info("%s %s (%s) from %s", what, names, "+".join(self.owner.tick_types), self.endpoint)
         while not self.stop.is_set() and not self.dropped.is_set():
+            if self.fatal is not None:
+                raise self.fatal
             if self.resubscribe:
                 self.resubscribe = False
+                self.filler.connection_lost()
                 self._cancel()
                 self._subscribe()
             await self._pause(self.options.poll_seconds, self.dropped)
 
     def _subscribe(self) -> None:
+        """Subscribe every series, then start the fills of the holes a reconnect left."""
+        keys = []
         for contract in self.contracts:
             for tick_type in self.owner.tick_types:
                 self.ib.reqTickByTickData(contract, tick_type)
+                keys.append((contract.conId, tick_type))
+        self.filler.subscribing(keys)
+        if self.options.fill:
+            self.filler.start(self.ib, {c.conId: c for c in self.contracts})
 
     def _cancel(self) -> None:
         for contract in self.contracts:
@@ -245,22 +293,22 @@ class _Session:
     def _on_event(self, contract: Contract, event: TickEvent) -> None:
         symbol = self.names.get(contract.conId, contract.symbol)
         try:
-            tick: Tick = (
-                trade_tick(symbol, event, self.ids)
-                if isinstance(event, TradeEvent)
-                else quote_tick(symbol, event, self.ids)
-            )
+            tick: Tick = to_tick(symbol, event, self.ids)
         except RecordError as error:
             log.warning("skipping a malformed IB tick for %s: %s", symbol, error)
             return
         self.sink(tick)
+        tick_type = "AllLast" if isinstance(event, TradeEvent) else "BidAsk"
+        self.filler.observe((contract.conId, tick_type), event.epoch, tick.trade_id)
         with self.status.lock:
             self.status.trades += 1
             self.status.last_lag_seconds = max(0.0, time.time() - event.epoch)
 
-    def _on_error(self, req_id: int, code: int, message: str, _contract: Contract | None) -> None:
+    def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
         """Track IB's connectivity notices; report request errors ourselves (ib_async may be silenced)."""
-        if code == CONNECTIVITY_LOST:
+        if code == TOO_MANY_TICK_BY_TICK and self.fatal is None:
+            self.fatal = _too_many(self, message, contract)
+        elif code == CONNECTIVITY_LOST:
             log.warning("IB Gateway lost its connection to IB (%d): %s", code, message)
             self._set_status(False, f"IB Gateway lost its connection to IB ({code}); waiting for it")
         elif code in (RESTORED_DATA_LOST, RESTORED_DATA_KEPT):
@@ -275,3 +323,15 @@ class _Session:
         with self.status.lock:
             self.status.connected = connected
             self.status.message = message
+
+
+def _too_many(session: _Session, message: str, contract: Contract | None) -> UsageError:
+    """The one-line stop message for IB's tick-by-tick subscription limit (error 10190)."""
+    wanted = len(session.contracts) * len(session.owner.tick_types)
+    which = f" for {storage_symbol(contract)}" if contract is not None else ""
+    return UsageError(
+        f"IB refused a tick-by-tick subscription{which}: {message} (error {TOO_MANY_TICK_BY_TICK}); this "
+        f"stream needs {wanted} simultaneous tick-by-tick subscriptions (one per symbol, two with "
+        "--bid-ask) and the account allows fewer: stream fewer symbols per account, or raise the limit "
+        "(IB ties it to the account's market-data lines)"
+    )
