@@ -31,6 +31,7 @@ from mdtool.dtc.outbox import Outbox
 from mdtool.dtc.protocol import (
     Clock,
     ProtocolConfig,
+    Request,
     RequestReceived,
     ServerProtocol,
     Unsubscribed,
@@ -140,7 +141,7 @@ class Session:
             self._protocol.tick()
             self._flush()
 
-    async def _answer(self, request: Any) -> None:
+    async def _answer(self, request: Request) -> None:
         """A request that needs the database; our own failures are logged and answered with a reject."""
         if isinstance(request, m.HistoricalPriceDataRequest):
             self._start(self._history(request))
@@ -156,7 +157,7 @@ class Session:
             log.error("DTC client %s: cannot answer %s: %s", self._peer, type(request).__name__, exc)
             self._reject(request, _INTERNAL)
 
-    def _reject(self, request: Any, text: str) -> None:
+    def _reject(self, request: Request, text: str) -> None:
         if isinstance(request, m.MarketDataRequest):
             self._protocol.send(m.MarketDataReject(SymbolID=request.SymbolID, RejectText=text))
         elif isinstance(request, m.SecurityDefinitionForSymbolRequest):
