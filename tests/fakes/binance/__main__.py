@@ -16,10 +16,14 @@ def main() -> None:
     parser.add_argument("--weight-limit", type=int, default=10**9)
     parser.add_argument("--trade-rate", type=float, default=0.0, help="trades per second per symbol")
     parser.add_argument("--symbols", default="BTCUSDT")
+    parser.add_argument("--symbol-count", type=int, default=0, help="serve N made-up USDT symbols instead")
+    parser.add_argument("--no-history", action="store_true", help="keep no trade book (long benchmarks)")
     args = parser.parse_args()
     listed = datetime(2017, 8, 17, tzinfo=UTC)
+    names = [f"S{i:04d}USDT" for i in range(args.symbol_count)] or args.symbols.split(",")
     fake = FakeBinance(
-        symbols=dict.fromkeys(args.symbols.split(","), listed),
+        symbols=dict.fromkeys(names, listed),
+        keep_history=not args.no_history,
         weight_limit=args.weight_limit,
         trade_rate=args.trade_rate,
         port=args.port,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 
@@ -32,6 +33,9 @@ class FakeBinance(RestApi, StreamApi):
         trades_need_key: bool = False,
         clock_skew_ms: int = 0,
         fixed_server_time: int | None = None,
+        max_streams: int = 1024,
+        max_messages_per_second: int = 5,
+        keep_history: bool = True,
     ) -> None:
         listed = datetime(2017, 8, 17, tzinfo=UTC)
         self.symbols = {
@@ -51,6 +55,15 @@ class FakeBinance(RestApi, StreamApi):
         self.trades_need_key = trades_need_key
         self.clock_skew_ms = clock_skew_ms  # the exchange's clock minus ours: decides which bar is open
         self.fixed_server_time = fixed_server_time  # a `serverTime` that is not a clock (docs' example)
+        # Binance's WebSocket limits: streams per connection and incoming messages (text, ping and pong
+        # frames) per second per connection; going over closes the connection with code 1008.
+        self.max_streams = max_streams
+        self.max_messages_per_second = max_messages_per_second
+        self.policy_closes = 0
+        self.statuses: dict[str, str] = {}  # symbol -> exchangeInfo status; TRADING when absent
+        self.keep_history = keep_history  # False: the benchmark's publisher keeps no trade book
+        self.next_ids: dict[str, int] = {}
+        self.sent = 0  # trade events written to sockets
         self.outages: list[tuple[int, int]] = []
         self.lock = threading.Lock()
         self.trades: dict[str, list[Trade]] = {name: [] for name in self.symbols}
@@ -66,10 +79,29 @@ class FakeBinance(RestApi, StreamApi):
         self.echoed_pongs = 0  # pongs carrying the payload of one of our pings, as Binance requires
         self._ping_payloads: set[bytes] = set()
         self.connects = 0
+        self.attempts: list[float] = []  # monotonic time of every WebSocket upgrade request
         self._stop = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(self))
         self.server.daemon_threads = True
         self._threads: list[threading.Thread] = []
+
+    def list_symbol(self, name: str, status: str = "TRADING") -> None:
+        """List a new symbol (or change a listed one's status: BREAK is halted, TRADING again)."""
+        with self.lock:
+            self.symbols.setdefault(name, ms(datetime(2017, 8, 17, tzinfo=UTC)))
+            self.trades.setdefault(name, [])
+            self.statuses[name] = status
+
+    def delist(self, name: str) -> None:
+        """Remove a symbol from exchangeInfo altogether."""
+        with self.lock:
+            self.symbols.pop(name, None)
+            self.statuses.pop(name, None)
+
+    def attempts_within(self, seconds: float) -> int:
+        """WebSocket connection attempts in the last `seconds` (Binance allows 300 per 5 minutes)."""
+        now = time.monotonic()
+        return sum(1 for t in list(self.attempts) if now - t <= seconds)
 
     # --- lifecycle -------------------------------------------------------------------------------
 

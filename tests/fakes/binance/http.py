@@ -52,6 +52,7 @@ def handler_for(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
         def _upgrade(self, path: str, params: dict[str, str]) -> None:
+            fake.attempts.append(time.monotonic())
             if not fake.accepts_path(path):
                 self.send_response(404)
                 self.send_header("Content-Length", "0")

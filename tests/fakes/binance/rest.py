@@ -131,6 +131,8 @@ class RestApi:
     def route(self, path: str, params: dict[str, str], api_key: str | None = None) -> tuple[int, Any]:
         if path == "/api/v3/ping":
             return 200, {}
+        if path == "/fake/stats":  # not Binance: the benchmark reads the fake's own send rate here
+            return 200, {"sent": self.sent, "connections": len(self.connections)}
         if path == "/api/v3/time":
             return 200, {"serverTime": self.server_time()}
         if path == "/api/v3/exchangeInfo":
@@ -171,9 +173,9 @@ class RestApi:
             "symbols": [
                 {
                     "symbol": name,
-                    "status": "TRADING",
-                    "baseAsset": name[:-4],
-                    "quoteAsset": name[-4:],
+                    "status": self.statuses.get(name, "TRADING"),
+                    "baseAsset": name[: -len(quote_of(name))],
+                    "quoteAsset": quote_of(name),
                     "baseAssetPrecision": 8,
                     "quoteAssetPrecision": 8,
                     "orderTypes": ["LIMIT", "MARKET"],
@@ -241,6 +243,14 @@ class RestApi:
         else:
             rows = book[-limit:]
         return 200, [trade.rest() for trade in rows]
+
+
+QUOTES = ("FDUSD", "USDT", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+def quote_of(symbol: str) -> str:
+    """The quote asset of a symbol name (the fake's symbols end with a well-known quote)."""
+    return next((q for q in QUOTES if symbol.endswith(q) and len(symbol) > len(q)), symbol[-4:])
 
 
 def _err(code: int, msg: str) -> dict[str, Any]:

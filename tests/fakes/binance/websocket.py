@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.binance.clock import now_ms
 from tests.fakes.binance.market import Trade, fmt, price_at
+
+log = logging.getLogger("tests.fakes.binance")
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -29,6 +33,8 @@ class Connection:
     silent: bool = False
     opened: float = field(default_factory=time.monotonic)
     closed: bool = False
+    incoming: deque[float] = field(default_factory=deque)  # arrival of recent text/ping/pong frames
+    close_code: int | None = None
 
     def send_frame(self, opcode: int, payload: bytes) -> None:
         header = bytes([0x80 | opcode])
@@ -49,6 +55,32 @@ class Connection:
 
     def send_json(self, message: dict[str, Any]) -> None:
         self.send_frame(0x1, json.dumps(message, separators=(",", ":")).encode())
+
+    def send_frames(self, payloads: list[bytes]) -> int:
+        """Several text frames in one write (the benchmark publisher); returns how many went out."""
+        parts = []
+        for payload in payloads:
+            n = len(payload)
+            if n < 126:
+                parts.append(bytes((0x81, n)))
+            else:
+                parts.append(b"\x81\x7e" + struct.pack("!H", n))
+            parts.append(payload)
+        with self.lock:
+            if self.closed or self.silent:
+                return 0
+            try:
+                self.sock.sendall(b"".join(parts))
+            except OSError:
+                self.closed = True
+                return 0
+        return len(payloads)
+
+    def policy_close(self, reason: str) -> None:
+        """Close with 1008 (policy violation), as Binance does when a limit is exceeded."""
+        self.close_code = 1008
+        self.send_frame(0x8, struct.pack("!H", 1008) + reason.encode()[:100])
+        self.kill()
 
     def kill(self) -> None:
         """Drop the TCP connection without a close frame, as a network failure would."""
@@ -80,6 +112,20 @@ class StreamApi:
             conns, self.connections = self.connections, []
         for conn in conns:
             conn.kill()
+
+    def drop_connection(self, stream: str) -> int:
+        """Kill only the connections carrying `stream` (the others carry on); returns how many."""
+        with self.lock:
+            hit = [c for c in self.connections if stream in c.streams]
+            self.connections = [c for c in self.connections if c not in hit]
+        for conn in hit:
+            conn.kill()
+        return len(hit)
+
+    def connection_streams(self) -> list[int]:
+        """Stream count of each open connection."""
+        with self.lock:
+            return [len(c.streams) for c in self.connections if not c.closed]
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """Send `message` as is on every socket (for notices and deliberately broken events)."""
@@ -120,19 +166,60 @@ class StreamApi:
         conn.send_json({"stream": stream, "data": payload} if conn.combined else payload)
 
     def _publisher(self) -> None:
-        """Steady trade flow for benchmarks: `trade_rate` trades per second per symbol."""
+        """Steady trade flow for benchmarks: `trade_rate` trades per second per symbol.
+
+        Owed trades are dealt round-robin over the symbols and each connection gets its share in one
+        write, so the fake can offer tens of thousands of trades a second across thousands of symbols.
+        """
         owed = 0.0
+        cursor = 0
         last = time.monotonic()
-        while not self._stop.wait(0.002):
+        while not self._stop.wait(0.005):
             now = time.monotonic()
+            with self.lock:
+                names = list(self.symbols)
             if self.trade_rate > 0:
-                owed += self.trade_rate * (now - last)  # by the clock, however long a round took
+                owed += self.trade_rate * len(names) * (now - last)  # by the clock, however long a round took
             last = now
             count = int(owed)
             owed -= count
-            if count:
-                for symbol in self.symbols:
-                    self.emit(symbol, count)
+            if count and names:
+                chosen = [names[(cursor + i) % len(names)] for i in range(count)]
+                cursor = (cursor + count) % len(names)
+                self._publish(chosen)
+
+    def _publish(self, symbols: list[str]) -> None:
+        """One trade for each entry of `symbols`, written to the connections subscribed to it."""
+        stamp = now_ms()
+        with self.lock:
+            routes: dict[str, list[Connection]] = {}
+            for conn in self.connections:
+                for stream in conn.streams:
+                    routes.setdefault(stream, []).append(conn)
+            frames: dict[int, tuple[Connection, list[bytes]]] = {}
+            for symbol in symbols:
+                if self.keep_history:
+                    (trade,) = self._make_trades(symbol, 1)
+                    tid = trade.id
+                else:
+                    tid = self.next_ids.get(symbol, self.first_trade_id)
+                    self.next_ids[symbol] = tid + 1
+                stream = f"{symbol.lower()}@trade"
+                targets = routes.get(stream)
+                if not targets:
+                    continue
+                price = fmt(price_at(symbol, stamp) + tid % 7)
+                data = (
+                    f'{{"e":"trade","E":{stamp},"s":"{symbol}","t":{tid},"p":"{price}",'
+                    f'"q":"0.{tid % 1000 + 1:03d}00000","T":{stamp},"m":{"true" if tid % 2 == 0 else "false"},"M":true}}'
+                )
+                for conn in targets:
+                    text = f'{{"stream":"{stream}","data":{data}}}' if conn.combined else data
+                    frames.setdefault(id(conn), (conn, []))[1].append(text.encode())
+        for conn, payloads in frames.values():
+            sent = conn.send_frames(payloads)
+            with self.lock:
+                self.sent += sent
 
     def _pinger(self) -> None:
         """Server pings (Binance: every 20 s) and the maximum connection age."""
@@ -171,6 +258,9 @@ class StreamApi:
             self.connections.append(conn)
             self.connects += 1
         try:
+            if len(conn.streams) > self.max_streams:
+                self._violate(conn, f"Too many streams: more than {self.max_streams}")
+                return
             self._read_client(conn)
         finally:
             conn.kill()
@@ -190,6 +280,9 @@ class StreamApi:
             opcode, payload = frame
             if conn.silent:
                 continue
+            if opcode in (0x1, 0x9, 0xA) and self._too_fast(conn):
+                self._violate(conn, f"Too many messages: more than {self.max_messages_per_second} per second")
+                return
             if opcode == 0x8:
                 conn.send_frame(0x8, payload[:2])
                 return
@@ -202,6 +295,19 @@ class StreamApi:
             elif opcode == 0x1:
                 self._on_request(conn, json.loads(payload))
 
+    def _too_fast(self, conn: Connection) -> bool:
+        now = time.monotonic()
+        conn.incoming.append(now)
+        while conn.incoming and conn.incoming[0] <= now - 1.0:
+            conn.incoming.popleft()
+        return len(conn.incoming) > self.max_messages_per_second
+
+    def _violate(self, conn: Connection, reason: str) -> None:
+        with self.lock:
+            self.policy_closes += 1
+        log.warning("fake binance: closing a connection with 1008: %s", reason)
+        conn.policy_close(reason)
+
     def _on_request(self, conn: Connection, message: dict[str, Any]) -> None:
         method, params, rid = message.get("method"), message.get("params", []), message.get("id")
         if method in ("SUBSCRIBE", "UNSUBSCRIBE") and not self.subscribe_method:
@@ -211,6 +317,10 @@ class StreamApi:
         elif method == "SUBSCRIBE":
             with self.lock:
                 conn.streams.update(params)
+                over = len(conn.streams) > self.max_streams
+            if over:
+                self._violate(conn, f"Too many streams: more than {self.max_streams}")
+                return
             conn.send_json({"result": None, "id": rid})
         elif method == "UNSUBSCRIBE":
             with self.lock:

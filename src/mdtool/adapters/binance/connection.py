@@ -29,11 +29,8 @@ _ws_log = logging.getLogger(__name__ + ".socket")
 # The connector logs every close, even one we asked for, as a warning; the stream reports real losses.
 _ws_log.setLevel(logging.ERROR)
 
-CLOSED = object()
-"""Queued after the last message of a connection that died."""
-
-SUBSCRIBE_ID = 1
-"""`id` of our `SUBSCRIBE` request, so its reply (ack or refusal) is recognised."""
+MAX_URL_LENGTH = 4000
+"""Longer combined-stream URLs are not used: streams are then only subscribed to (proxies cut long URLs)."""
 
 
 def stream_urls(base_url: str, streams: list[str]) -> list[str]:
@@ -46,12 +43,9 @@ def stream_urls(base_url: str, streams: list[str]) -> list[str]:
     for suffix in ("/ws", "/stream"):
         if root.endswith(suffix):
             root = root[: -len(suffix)]
-    return [
-        f"{root}/stream?streams={'/'.join(streams)}",
-        f"{root}/ws/{streams[0]}",
-        f"{root}/stream",
-        f"{root}/ws",
-    ]
+    combined = f"{root}/stream?streams={'/'.join(streams)}"
+    named = [combined] if len(combined) <= MAX_URL_LENGTH else []
+    return [*named, f"{root}/ws/{streams[0]}", f"{root}/stream", f"{root}/ws"]
 
 
 def is_handshake_refusal(error: BaseException) -> bool:
@@ -61,14 +55,22 @@ def is_handshake_refusal(error: BaseException) -> bool:
 
 
 class Connection:
-    """One socket: connector callbacks feed a queue; `dead` is set on close, error or silence."""
+    """One socket: connector callbacks feed the shared `inbox`; `dead` is set on close, error or silence.
 
-    def __init__(self, url: str, streams: list[str], silence_timeout: float) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    Every message is queued as `(tag, received_at, text)`, so one consumer thread reads every
+    connection of the process in arrival order and knows which connection a message came on.
+    """
+
+    def __init__(self, url: str, silence_timeout: float, inbox: queue.SimpleQueue[Any], tag: int) -> None:
+        self.inbox = inbox
+        self.tag = tag
         self.dead = threading.Event()
         self.reason = ""
+        self.messages = 0
+        # Pings count towards Binance's 5 incoming messages a second: never more than two a second.
+        every = max(silence_timeout / 3, 0.5)
         self._keepalive = threading.Thread(
-            target=self._ping_loop, args=(silence_timeout / 3,), name="binance-ws-keepalive", daemon=True
+            target=self._ping_loop, args=(every,), name="binance-ws-keepalive", daemon=True
         )
         self.client = BinanceWebsocketClient(
             stream_url=url,
@@ -80,14 +82,21 @@ class Connection:
         )
         try:
             _skip_redundant_utf8_check(self.client.socket_manager.ws)
-            self.client.subscribe(streams, id=SUBSCRIBE_ID)
         except Exception:
             self.close()
             raise
         self._keepalive.start()
 
+    def subscribe(self, streams: list[str], request_id: int) -> None:
+        """`SUBSCRIBE` (the caller paces these: they count towards Binance's 5 messages a second)."""
+        self.client.subscribe(streams, id=request_id)
+
+    def unsubscribe(self, streams: list[str], request_id: int) -> None:
+        self.client.unsubscribe(streams, id=request_id)
+
     def _on_message(self, _manager: object, text: str) -> None:
-        self.queue.put((time.time(), text))
+        self.messages += 1
+        self.inbox.put((self.tag, time.time(), text))
 
     def _on_close(self, _manager: object) -> None:
         self.die("server closed the connection")
@@ -100,7 +109,6 @@ class Connection:
         if not self.dead.is_set():
             self.reason = reason
             self.dead.set()
-            self.queue.put(CLOSED)
 
     def _ping_loop(self, every: float) -> None:
         """Our pings make a live server answer with pongs, so only a dead socket goes silent."""
