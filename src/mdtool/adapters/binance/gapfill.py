@@ -90,19 +90,21 @@ class GapFiller:
         """Fill holes until `stop` is set; then record every closed hole still unfilled."""
         try:
             while not self._stop.is_set():
-                hole = self._next()
-                if hole is not None:
-                    self._work(hole)
+                if not self.step():
+                    with self._cond:
+                        if not self._heap:
+                            self._cond.wait(0.2)
         finally:
-            self._record_unfinished()
+            self.record_unfinished()
 
-    def _next(self) -> Hole | None:
+    def step(self) -> bool:
+        """One page for the most urgent hole; False when no hole is queued."""
         with self._cond:
             if not self._heap:
-                self._cond.wait(0.2)
-                return None
-            self._busy = heapq.heappop(self._heap)[2]
-            return self._busy
+                return False
+            hole = self._busy = heapq.heappop(self._heap)[2]
+        self._work(hole)
+        return True
 
     def _requeue(self, hole: Hole) -> None:
         with self._cond:
@@ -194,7 +196,7 @@ class GapFiller:
     def _give_up_piece(self, symbol: str, piece: Missing, reason: str) -> None:
         self._record(symbol, piece.first, piece.last, piece.before, piece.after, reason)
 
-    def _record_unfinished(self) -> None:
+    def record_unfinished(self) -> None:
         """At stop: closed holes not yet filled are recorded (the next run resumes after them)."""
         with self._cond:
             left = [entry[2] for entry in self._heap]
