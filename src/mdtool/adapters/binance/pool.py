@@ -209,7 +209,9 @@ class Slot:
         self.pool.state_changed()
         log.info("Binance connection %d: connected, %d streams", self.index, len(streams))
         try:
-            pacer = SlidingWindow(CONTROL_MESSAGES_PER_SECOND, 1.0)
+            # Evenly spaced, not bursts: Binance counts arrivals, and a burst at each window edge can
+            # arrive as twice the rate.
+            pacer = SlidingWindow(1, 1.0 / CONTROL_MESSAGES_PER_SECOND)
             self._send(conn, pacer, streams, subscribe=True)
             self._watch(conn, pacer, opened)
         except Exception as exc:
