@@ -88,8 +88,9 @@ def run_stream(
         while not stop.wait(status_every):
             if on_status is not None:
                 on_status(status, writer)
-        log.info("stopping: flushing %d buffered ticks", writer.pending)
         reader.join(timeout=15)
+        if not failure or writer.pending:
+            log.info("stopping: flushing %d buffered ticks", writer.pending)
     flushed = writer.close(timeout=30)
     summary = StreamSummary(
         status.trades,

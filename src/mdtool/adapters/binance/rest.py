@@ -99,7 +99,7 @@ class BinanceRest:
         self._learn_clock(info.get("serverTime"))
         windows = parse_rate_limits(info)
         if windows and windows != self.gate.limits:
-            log.info(
+            log.debug(
                 "Binance request weight limits: %s",
                 ", ".join(f"{w.limit} per {w.seconds:g}s" for w in windows),
             )
