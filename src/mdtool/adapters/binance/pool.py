@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mdtool.adapters.binance.connection import Connection, is_handshake_refusal, stream_urls
+from mdtool.adapters.binance.connection import Connection, Registry, is_handshake_refusal, stream_urls
 from mdtool.adapters.binance.listing import SlotPlan, trade_stream
 from mdtool.adapters.binance.pacing import CONTROL_MESSAGES_PER_SECOND, STREAMS_PER_MESSAGE, SlidingWindow
 
@@ -67,6 +67,7 @@ class ConnectionPool:
         capacity: int,
         attempts: SlidingWindow,
         options: PoolOptions,
+        reader: Registry,
         on_reconnect: Callable[[], None],
         on_state: Callable[[int, int], None],
     ) -> None:
@@ -75,6 +76,7 @@ class ConnectionPool:
         self.stop = stop
         self.attempts = attempts
         self.options = options
+        self.reader = reader
         self.on_reconnect = on_reconnect
         self.on_state = on_state
         """Called with (up, total) whenever a connection opens or closes."""
@@ -226,9 +228,21 @@ class Slot:
         return conn.messages > 0 or time.monotonic() - opened > self.pool.options.silence_timeout
 
     def _watch(self, conn: Connection, pacer: SlidingWindow, opened: float) -> None:
-        """Until the socket dies: send listing changes, roll over before the 24-hour disconnect."""
+        """Until the socket dies: ping, notice silence, send listing changes, roll over before 24 hours.
+
+        Pings count towards Binance's 5 incoming messages a second: never more than two a second.
+        """
         stop = self.pool.stop
-        while not conn.dead.wait(0.2) and not stop.is_set():
+        silence = self.pool.options.silence_timeout
+        every = max(silence / 3, 0.5)
+        pinged = time.monotonic()
+        while not conn.dead.wait(0.1) and not stop.is_set():
+            now = time.monotonic()
+            if now - pinged >= every:
+                pinged = now
+                conn.ping()
+            if conn.silent_for() > silence:
+                conn.die(f"nothing received for {silence:.0f} s")
             with self._lock:
                 added, self._subscribe = self._subscribe, []
                 removed, self._unsubscribe = self._unsubscribe, []
@@ -260,7 +274,9 @@ class Slot:
         for _ in urls:
             url = urls[self.pool.url_choice % len(urls)]
             try:
-                return Connection(url, self.pool.options.silence_timeout, self.pool.inbox, self.index)
+                return Connection(
+                    url, self.pool.options.silence_timeout, self.pool.inbox, self.index, self.pool.reader
+                )
             except Exception as exc:
                 if not is_handshake_refusal(exc):
                     raise

@@ -50,6 +50,7 @@ from mdtool.adapters.binance.parse import (
     unwrap_stream_message,
 )
 from mdtool.adapters.binance.pool import ConnectionPool, Opened, PoolOptions
+from mdtool.adapters.binance.reader import Reader
 from mdtool.adapters.binance.refresh import ListingRefresher
 from mdtool.adapters.binance.rest import BinanceRest, BinanceUnavailable
 from mdtool.adapters.binance.sequence import Hole, TradeSequencer
@@ -103,6 +104,7 @@ class BinanceTradeStream:
         self.fill_patience = fill_patience
         self.attempts = attempts or SlidingWindow(ATTEMPTS_PER_WINDOW, ATTEMPT_WINDOW_SECONDS)
         self.pool: ConnectionPool | None = None
+        self.reader: Reader | None = None
         self.refresher: ListingRefresher | None = None
 
     def run(
@@ -128,6 +130,8 @@ class BinanceTradeStream:
                 thread.join(timeout=10)
             if self.pool is not None:
                 self.pool.join(timeout=5)
+            if self.reader is not None:
+                self.reader.join(timeout=5)
             self.rest.close()
             with status.lock:
                 status.connected = False
@@ -176,6 +180,7 @@ class BinanceTradeStream:
             with status.lock:
                 status.reconnects += 1
 
+        reader = self.reader = Reader(halt).start()
         pool = self.pool = ConnectionPool(
             self.stream_url,
             inbox,
@@ -183,6 +188,7 @@ class BinanceTradeStream:
             capacity=self.streams_per_connection,
             attempts=self.attempts,
             options=self.options,
+            reader=reader,
             on_reconnect=reconnected,
             on_state=lambda up, total: _connections(status, up, total),
         )
@@ -330,30 +336,37 @@ class BinanceTradeStream:
                 if item.reconnect:
                     refresher.poke()
                 continue
-            tag, received, text = item
-            try:
-                message = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                log.warning("Binance stream: not JSON: %s", text[:200])
-                continue
-            event = unwrap_stream_message(message)
-            if event is None:
-                if is_server_shutdown(message):
-                    log.info("Binance stream: connection %d announced a shutdown; reconnecting it now", tag)
-                    assert self.pool is not None
-                    self.pool.server_shutdown(tag)
-                    continue
-                _log_control(message)
-                continue
-            try:
-                tick = parse_trade_event(event)
-            except (KeyError, TypeError, ValueError) as exc:
-                # Not delivered, so the next trade of the symbol opens a hole that REST fills.
-                log.warning("Binance stream: skipping malformed trade %s (%s)", str(event)[:200], exc)
-                continue
-            sequencer.accept(tick)
-            with status.lock:
-                status.last_lag_seconds = received - event["T"] / 1000
+            tag, received, texts = item
+            for text in texts:
+                self._handle(tag, received, text, sequencer, status)
+
+    def _handle(
+        self, tag: int, received: float, text: bytes, sequencer: TradeSequencer, status: StreamStatus
+    ) -> None:
+        """One message: a trade to sequence, a control reply, or a shutdown notice."""
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            log.warning("Binance stream: not JSON: %r", text[:200])
+            return
+        event = unwrap_stream_message(message)
+        if event is None:
+            if is_server_shutdown(message):
+                log.info("Binance stream: connection %d announced a shutdown; reconnecting it now", tag)
+                assert self.pool is not None
+                self.pool.server_shutdown(tag)
+                return
+            _log_control(message)
+            return
+        try:
+            tick = parse_trade_event(event)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Not delivered, so the next trade of the symbol opens a hole that REST fills.
+            log.warning("Binance stream: skipping malformed trade %s (%s)", str(event)[:200], exc)
+            return
+        sequencer.accept(tick)
+        # A float store is atomic; taking the status lock for it on every trade would cost more.
+        status.last_lag_seconds = received - event["T"] / 1000
 
     def _report(self, filler: GapFiller, refresher: ListingRefresher, status: StreamStatus) -> None:
         """Aggregate figures for the status line and metrics."""
