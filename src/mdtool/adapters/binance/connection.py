@@ -75,6 +75,35 @@ def is_handshake_refusal(error: BaseException) -> bool:
     return isinstance(status, int) and 400 <= status < 500
 
 
+class Inbox:
+    """The bounded queue between the reader thread and the consumer: memory stays bounded.
+
+    When the consumer falls behind by `limit` reads, `put` waits, so the reader stops reading and
+    TCP pushes back on the exchange, instead of the process growing without bound. Once `halt` is
+    set (the stream is stopping) a full inbox no longer waits: what was not stored is found again by
+    the next run, which resumes after the newest stored trade.
+    """
+
+    def __init__(self, halt: threading.Event, limit: int = 20_000) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=limit)
+        self._halt = halt
+        self.waits = 0
+
+    def put(self, item: Any) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                self.waits += 1
+                if self._halt.is_set():
+                    return
+
+    def get(self, timeout: float) -> Any:
+        """The next item; raises `queue.Empty` after `timeout`."""
+        return self._queue.get(timeout=timeout)
+
+
 class HandshakeRefused(Exception):
     """The server answered the upgrade with an HTTP status other than 101 (`status_code`)."""
 
@@ -99,9 +128,7 @@ class Connection:
     connection a message came on.
     """
 
-    def __init__(
-        self, url: str, silence_timeout: float, inbox: queue.SimpleQueue[Any], tag: int, reader: Registry
-    ) -> None:
+    def __init__(self, url: str, silence_timeout: float, inbox: Inbox, tag: int, reader: Registry) -> None:
         self.inbox = inbox
         self.tag = tag
         self.silence_timeout = silence_timeout

@@ -20,15 +20,13 @@ stream where the new connection starts.
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from mdtool.adapters.binance.connection import Connection, Registry, is_handshake_refusal, stream_urls
+from mdtool.adapters.binance.connection import Connection, Inbox, Registry, is_handshake_refusal, stream_urls
 from mdtool.adapters.binance.listing import SlotPlan, trade_stream
 from mdtool.adapters.binance.pacing import CONTROL_MESSAGES_PER_SECOND, STREAMS_PER_MESSAGE, SlidingWindow
 
@@ -61,7 +59,7 @@ class ConnectionPool:
     def __init__(
         self,
         stream_url: str,
-        inbox: queue.SimpleQueue[Any],
+        inbox: Inbox,
         stop: threading.Event,
         *,
         capacity: int,

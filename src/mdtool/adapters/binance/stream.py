@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from mdtool.adapters.binance.connection import Inbox
 from mdtool.adapters.binance.gapfill import GapFiller
 from mdtool.adapters.binance.listing import parse_listing
 from mdtool.adapters.binance.pacing import (
@@ -174,7 +175,7 @@ class BinanceTradeStream:
             patience=self.fill_patience,
         )
         self._retry_recorded(names, filler)
-        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        inbox = Inbox(halt)
 
         def reconnected() -> None:
             with status.lock:
@@ -313,7 +314,7 @@ class BinanceTradeStream:
 
     def _consume(
         self,
-        inbox: queue.SimpleQueue[Any],
+        inbox: Inbox,
         sequencer: TradeSequencer,
         filler: GapFiller,
         refresher: ListingRefresher,
