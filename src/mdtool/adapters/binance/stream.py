@@ -34,6 +34,7 @@ import orjson
 
 from mdtool.adapters.binance.connection import Inbox
 from mdtool.adapters.binance.gapfill import GapFiller
+from mdtool.adapters.binance.holes import HoleBook
 from mdtool.adapters.binance.listing import parse_listing
 from mdtool.adapters.binance.pacing import (
     ATTEMPT_WINDOW_SECONDS,
@@ -44,7 +45,6 @@ from mdtool.adapters.binance.pacing import (
 )
 from mdtool.adapters.binance.parse import (
     EXCHANGE,
-    from_ms,
     is_server_shutdown,
     parse_rest_trade,
     parse_trade_event,
@@ -54,16 +54,15 @@ from mdtool.adapters.binance.pool import ConnectionPool, Opened, PoolOptions
 from mdtool.adapters.binance.reader import Reader
 from mdtool.adapters.binance.refresh import ListingRefresher
 from mdtool.adapters.binance.rest import BinanceRest, BinanceUnavailable
-from mdtool.adapters.binance.sequence import Hole, TradeSequencer
-from mdtool.errors import MdtoolError, UsageError
+from mdtool.adapters.binance.sequence import TradeSequencer
+from mdtool.errors import UsageError
 from mdtool.records import Tick
 from mdtool.selection import Selection
-from mdtool.sources import HoleLedger, StreamHole, StreamStatus, TickSink
+from mdtool.sources import HoleLedger, StreamStatus, TickSink
 
 log = logging.getLogger(__name__)
 
 FILL_PAGE = 1000
-SOURCE = "trade"
 
 
 class BinanceTradeStream:
@@ -158,6 +157,7 @@ class BinanceTradeStream:
             with status.lock:
                 status.gaps_filled += count
 
+        book = HoleBook(self.holes, status)
         filler: GapFiller | None = None
         sequencer = TradeSequencer(
             {name: self.last_trade_id(name) for name in names},
@@ -168,13 +168,14 @@ class BinanceTradeStream:
             sequencer,
             self._fetch,
             halt,
-            record=lambda *args: self._record(status, *args),
+            record=book.record,
             on_filled=filled,
-            on_recorded_hole_filled=self._mark_filled,
+            on_recorded_hole_filled=book.filled,
             page_size=FILL_PAGE,
             patience=self.fill_patience,
         )
-        self._retry_recorded(names, filler)
+        for hole in book.recorded(names):
+            filler.add(hole)
         inbox = Inbox(halt)
 
         def reconnected() -> None:
@@ -248,69 +249,9 @@ class BinanceTradeStream:
             return selection.resolve(listing)
         return None
 
-    def _retry_recorded(self, names: list[str], filler: GapFiller) -> None:
-        """Queue the holes earlier runs recorded for these symbols (they are retried first by size)."""
-        if self.holes is None:
-            return
-        try:
-            recorded = self.holes.unfilled(EXCHANGE, SOURCE, names)
-        except MdtoolError as exc:
-            log.warning("cannot read recorded stream holes (%s); they are retried next time", exc)
-            return
-        for row in recorded:
-            if row.first_trade_id is None or row.last_trade_id is None:
-                continue
-            hole = Hole(row.symbol, row.first_trade_id, row.last_trade_id, row.start_time, row.end_time)
-            hole.recorded = True
-            filler.add(hole)
-        if recorded:
-            log.info("Binance stream: retrying %d recorded holes", len(recorded))
-
     def _fetch(self, symbol: str, from_id: int, limit: int) -> list[Tick]:
         rows = self.rest.historical_trades(symbol, from_id, limit)
         return [parse_rest_trade(row, symbol) for row in rows]
-
-    def _record(
-        self, status: StreamStatus, symbol: str, first: int | None, last: int | None, *times: Any
-    ) -> None:
-        before, after, reason = times
-        log.warning(
-            "%s: trades %s..%s cannot be filled now (%s); recorded for a later retry",
-            symbol,
-            first,
-            last,
-            reason,
-        )
-        with status.lock:
-            status.holes_recorded += 1
-        if self.holes is None:
-            return
-        start = before or after or from_ms(int(time.time() * 1000))
-        end = after or start
-        try:
-            self.holes.record(StreamHole(EXCHANGE, symbol, SOURCE, start, end, first, last, reason))
-        except MdtoolError as exc:
-            log.error("%s: cannot record the hole %s..%s: %s", symbol, first, last, exc)
-
-    def _mark_filled(self, hole: Hole) -> None:
-        if self.holes is None or hole.before is None or hole.last_id is None:
-            return
-        row = StreamHole(
-            EXCHANGE,
-            hole.symbol,
-            SOURCE,
-            hole.before,
-            hole.after or hole.before,
-            hole.first_id,
-            hole.last_id,
-            "",
-        )
-        try:
-            self.holes.filled(row)
-        except MdtoolError as exc:
-            log.error(
-                "%s: cannot mark the hole %d..%d filled: %s", hole.symbol, hole.first_id, hole.last_id, exc
-            )
 
     def _consume(
         self,
