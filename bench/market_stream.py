@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import selectors
+import signal
 import socket
 import statistics
 import subprocess
@@ -254,6 +255,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="an existing migrated database (default: a fresh cluster)")
     parser.add_argument("--skip-ceilings", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` destroys the throw-away cluster
     cluster = None if args.database_url else PostgresCluster()
     passing = []
     try:

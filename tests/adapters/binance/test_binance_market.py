@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 import websocket
 
+from mdtool.adapters.binance.pacing import SlidingWindow
 from mdtool.adapters.binance.rest import BinanceRest
 from mdtool.adapters.binance.stream import BinanceTradeStream
 from mdtool.errors import UsageError
@@ -222,3 +223,43 @@ def test_fake_closes_with_1008_above_five_messages_a_second() -> None:
         assert closed_with(ws) == 1008
         assert fake.policy_closes == 1
         assert fake.attempts_within(60) == 1
+
+
+def test_connection_attempts_are_paced_process_wide() -> None:
+    symbols = market(8)
+    with (
+        FakeBinance(symbols=symbols) as fake,
+        streaming(
+            fake, Selection(every_listed=True), streams_per_connection=2, attempts=SlidingWindow(2, 60.0)
+        ) as run,
+    ):
+        wait_for(lambda: run.status.connections_up == 2, what="the two connections the pacer allows")
+        time.sleep(0.5)  # give the other two every chance to (wrongly) connect
+        assert fake.attempts_within(60) == 2
+        with run.status.lock:
+            assert (run.status.connections_up, run.status.connections_total) == (2, 4)
+
+
+def test_connections_roll_over_before_the_age_limit_one_at_a_time_and_lose_nothing() -> None:
+    symbols = sorted(market(6))
+    with (
+        FakeBinance(symbols=market(6)) as fake,
+        streaming(
+            fake, Selection(every_listed=True), streams_per_connection=2, max_connection_age=1.5
+        ) as run,
+    ):
+        wait_for(all_subscribed(fake, symbols))
+        assert run.stream is not None and run.stream.pool is not None
+        limits = [slot.age_limit for slot in run.stream.pool.slots]
+        assert limits == sorted(limits, reverse=True) and len(set(limits)) == 3, "staggered by index"
+        for _ in range(3):
+            for symbol in symbols:
+                fake.emit(symbol, 2)
+            time.sleep(0.6)
+        wait_for(lambda: fake.connects >= 6, what="every connection rolled over")
+        wait_for(all_subscribed(fake, symbols))
+        for symbol in symbols:
+            fake.emit(symbol, 1)
+        wait_for(lambda: len(run.ticks) >= 6 * 7, what="every trade")
+        for symbol in symbols:
+            assert sorted(run.ids(symbol)) == list(range(1, 8))
