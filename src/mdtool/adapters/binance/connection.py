@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 SEND_TIMEOUT = 5.0
-READ_SIZE = 256 * 1024
+READ_SIZE = 64 * 1024
 
 MAX_URL_LENGTH = 4000
 """Longer combined-stream URLs are not used: streams are then only subscribed to (proxies cut long URLs)."""
@@ -78,13 +78,13 @@ def is_handshake_refusal(error: BaseException) -> bool:
 class Inbox:
     """The bounded queue between the reader thread and the consumer: memory stays bounded.
 
-    When the consumer falls behind by `limit` reads, `put` waits, so the reader stops reading and
-    TCP pushes back on the exchange, instead of the process growing without bound. Once `halt` is
-    set (the stream is stopping) a full inbox no longer waits: what was not stored is found again by
-    the next run, which resumes after the newest stored trade.
+    When the consumer falls behind by `limit` reads (at most `READ_SIZE` each: 64 MiB), `put` waits,
+    so the reader stops reading and TCP pushes back on the exchange, instead of the process growing
+    without bound. Once `halt` is set (the stream is stopping) a full inbox no longer waits: what was
+    not stored is found again by the next run, which resumes after the newest stored trade.
     """
 
-    def __init__(self, halt: threading.Event, limit: int = 20_000) -> None:
+    def __init__(self, halt: threading.Event, limit: int = 1_000) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=limit)
         self._halt = halt
         self.waits = 0
