@@ -18,21 +18,6 @@ from mdtool.stream import run_stream
 from mdtool.stream_sources import binance_tick_stream
 from mdtool.stream_status import LiveStatusLine, LoggedStatus
 
-EXAMPLES = """
-
-Examples:
-
-  mdtool stream binance BTCUSDT ETHUSDT
-
-  mdtool stream binance --all                     # every TRADING symbol
-
-  mdtool stream binance --quote USDT              # every TRADING symbol quoted in USDT
-
-  mdtool stream binance '*USDT' 'BTC*'            # shell-style patterns (quote them)
-
-  mdtool stream binance --all --shard 1/3         # host 1 of 3; hosts 2 and 3 run 2/3 and 3/3
-"""
-
 
 def stream(
     source: Annotated[Source, typer.Argument(help="Venue: binance or ibkr.")],
@@ -66,6 +51,18 @@ def stream(
     For binance a selection is resolved from exchangeInfo and kept current (new symbols subscribed,
     halted or delisted ones unsubscribed); symbols are spread over connections within Binance's
     WebSocket limits, and trades missed across reconnects are filled over REST.
+
+    Examples:
+
+      mdtool stream binance BTCUSDT ETHUSDT
+
+      mdtool stream binance --all                     # every TRADING symbol
+
+      mdtool stream binance --quote USDT              # every TRADING symbol quoted in USDT
+
+      mdtool stream binance '*USDT' 'BTC*'            # shell-style patterns (quote them)
+
+      mdtool stream binance --all --shard 1/3         # host 1 of 3; hosts 2 and 3 run 2/3 and 3/3
     """
     selection = Selection.from_arguments(symbols or [], every_listed=every_listed, quote=quote, shard=shard)
     settings = load_settings()
@@ -87,6 +84,3 @@ def stream(
         status_line.close()
         engine.dispose()
     stdout.print(summary.line(), highlight=False, soft_wrap=True)
-
-
-stream.__doc__ = (stream.__doc__ or "") + EXAMPLES
