@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from mdtool.adapters.binance.gapfill import GapFiller
 from mdtool.adapters.binance.rest import BinanceRefused
 from mdtool.adapters.binance.sequence import Hole, TradeSequencer
+from mdtool.errors import UsageError
 from mdtool.records import Tick
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -208,3 +209,20 @@ def test_a_recorded_hole_that_fills_is_marked() -> None:
     h.drain()
     assert h.ids() == list(range(5, 13))
     assert h.marked == [hole]
+
+
+def test_a_symbol_gone_mid_fill_is_recorded_and_the_filler_goes_on() -> None:
+    history = History(list(range(1, 30)), page=10)
+    h = Harness(history, {"GONEUSDT": 1, "BTCUSDT": 1})
+
+    def fetch(symbol: str, from_id: int, limit: int) -> list[Tick]:
+        if symbol == "GONEUSDT":
+            raise UsageError("unknown Binance symbol 'GONEUSDT'")
+        return history(symbol, from_id, limit)
+
+    h.filler._fetch = fetch
+    h.sequencer.accept(trade(20, "GONEUSDT"))
+    h.sequencer.accept(trade(5))
+    h.drain()
+    assert sorted(h.ids()) == [2, 3, 4, 5]
+    assert [(s, a, b) for s, a, b, _ in h.recorded] == [("GONEUSDT", 2, 19)]

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from mdtool.adapters.binance.rest import BinanceBanned, BinanceRefused
 from mdtool.adapters.binance.sequence import Hole, Missing, TradeSequencer
-from mdtool.errors import ExchangeError
+from mdtool.errors import ExchangeError, MdtoolError
 from mdtool.records import Tick
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,12 @@ class GapFiller:
             log.warning("gap fill of %s failed (%s); retrying in %.0f s", hole.symbol, exc, _FAILURE_PAUSE)
             self._requeue(hole)
             self._stop.wait(_FAILURE_PAUSE)
+            return
+        except (MdtoolError, KeyError, TypeError, ValueError) as exc:
+            # The symbol is gone (delisted mid-fill) or Binance sent rows we cannot read: retrying the
+            # same request cannot help, so the hole is recorded for a later run.
+            self._finish()
+            self._give_up(hole, f"{type(exc).__name__}: {exc}")
             return
         self._apply(hole, page)
 

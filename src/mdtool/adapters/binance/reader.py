@@ -59,7 +59,11 @@ class Reader:
                         if self._selector.get_map().get(key.fd) is not key:
                             continue  # removed while we waited
                         conn: Connection = key.data
-                        conn.on_readable()
+                        try:
+                            conn.on_readable()
+                        except Exception as exc:  # one broken connection must not stop the others
+                            log.exception("Binance connection %d: read failed", conn.tag)
+                            conn.die(f"read failed: {exc}")
                         if conn.dead.is_set():
                             self._selector.unregister(conn.sock)
         finally:

@@ -17,7 +17,7 @@ from mdtool.adapters.binance.listing import parse_listing
 from mdtool.adapters.binance.pool import ConnectionPool
 from mdtool.adapters.binance.rest import BinanceRest
 from mdtool.adapters.binance.sequence import TradeSequencer
-from mdtool.errors import ExchangeError, UsageError
+from mdtool.errors import ExchangeError, MdtoolError, UsageError
 from mdtool.selection import Selection
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,10 @@ class ListingRefresher:
             if since >= self.interval or (self._poked.is_set() and since >= self.after_reconnect):
                 self._poked.clear()
                 self._last = time.monotonic()
-                self.refresh()
+                try:
+                    self.refresh()
+                except MdtoolError as exc:  # e.g. the database, asked for a new symbol's newest trade
+                    log.warning("Binance listing refresh failed (%s); trying again later", exc)
 
     def refresh(self) -> None:
         """One refresh: subscribe what is newly selected, unsubscribe what no longer is."""
