@@ -82,7 +82,7 @@ def start_fake(port: int, symbols: int, rate: float) -> subprocess.Popen[str]:
 
 
 def fake_sent(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/fake/stats", timeout=10) as answer:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/fake/stats", timeout=60) as answer:
         return int(json.load(answer)["sent"])
 
 
