@@ -35,6 +35,17 @@ def start(fake: FakeBinance, db_url: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGINT, then the exit code and stderr; killed if it does not exit within 30 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
 def stored(db_url: str) -> set[tuple[str, int]]:
     engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
@@ -97,8 +108,9 @@ def test_two_shards_store_exactly_what_one_process_stores(pg_cluster: object, pg
             wait_for(lambda: scalar(pg_url, query) == total, what="the single process's trades")
             wait_for(lambda: scalar(sharded_url, query) == total, what="the shards' trades")
         finally:
-            for proc in procs:
-                interrupt(proc)
+            ended = [stop(proc) for proc in procs]  # every process is stopped, whatever failed above
+    for code, err in ended:
+        assert code == 0, err
     single, sharded = stored(pg_url), stored(sharded_url)
     assert single == sharded
     assert len(single) == 24 * 6
@@ -134,6 +146,6 @@ def test_unfillable_hole_is_recorded_and_filled_by_a_later_run(sqlite_url: str) 
         try:
             wait_for(lambda: scalar(sqlite_url, holes) == 0, what="the hole marked filled", timeout=120)
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=30)
+            code, err = stop(proc)
+        assert code == 0, err
     assert stored(sqlite_url) == {("BTCUSDT", i) for i in range(1, 9)}
