@@ -195,7 +195,10 @@ def test_no_duplicates_when_rest_and_socket_overlap(fake: FakeBinance) -> None:
             fake.emit("BTCUSDT", 5)
         run.wait_count(107)
         time.sleep(0.1)  # let any duplicate arrive before checking there is none
-        assert run.ids() == list(range(4, 111))
+        # Live trades do not wait for the catch-up fill, so the order depends on timing; the set
+        # and the count do not.
+        assert sorted(run.ids()) == list(range(4, 111))
+        assert len(run.ids()) == 107
 
 
 def test_server_shutdown_notice_moves_to_a_new_connection(fake: FakeBinance) -> None:
