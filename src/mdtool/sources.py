@@ -11,9 +11,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mdtool.records import Bar, Tick
+from mdtool.selection import Selection
 
 
 class BarSource(Protocol):
@@ -77,6 +78,34 @@ class StreamStatus:
     connected: bool = False
     message: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    symbols: int = 0
+    """Symbols currently subscribed (changes as listings change)."""
+    connections_up: int = 0
+    connections_total: int = 0
+    holes_pending: int = 0
+    """Holes queued for a REST fill right now."""
+    holes_recorded: int = 0
+    """Holes that could not be filled and were recorded for a later retry."""
+    weight_used: int = 0
+    """REST request weight used in the venue's current window (the whole process shares one budget)."""
+
+
+@dataclass(frozen=True)
+class StreamHole:
+    """Trades a stream missed and could not (yet) fill: what `market_data_stream_holes` stores.
+
+    `start_time` is the time of the last trade delivered before the hole (or of the first after it when
+    nothing before is known) and identifies the hole; ids are the venue's trade ids where it has them.
+    """
+
+    exchange: str
+    symbol: str
+    source: str
+    start_time: datetime
+    end_time: datetime
+    first_trade_id: int | None
+    last_trade_id: int | None
+    reason: str
 
 
 class TickStream(Protocol):
@@ -86,3 +115,29 @@ class TickStream(Protocol):
         self, symbols: Sequence[str], sink: TickSink, stop: threading.Event, status: StreamStatus
     ) -> None:
         """Deliver every tick to `sink` (which never blocks on the database) until `stop` is set."""
+
+
+@runtime_checkable
+class SelectionStream(Protocol):
+    """A `TickStream` that also takes a `Selection` (`--all`, `--quote`, patterns, `--shard`) and resolves
+    it against the venue's listing itself, keeping it current as the listing changes."""
+
+    accepts_selection: bool
+
+    def run(
+        self, symbols: Sequence[str] | Selection, sink: TickSink, stop: threading.Event, status: StreamStatus
+    ) -> None:
+        """As `TickStream.run`."""
+
+
+class HoleLedger(Protocol):
+    """Where a stream records holes it could not fill, and finds recorded ones to retry."""
+
+    def record(self, hole: StreamHole) -> None:
+        """Record (or update) an unfilled hole."""
+
+    def filled(self, hole: StreamHole) -> None:
+        """A recorded hole has now been filled."""
+
+    def unfilled(self, exchange: str, source: str, symbols: Sequence[str]) -> list[StreamHole]:
+        """Recorded holes of `symbols` not yet filled."""

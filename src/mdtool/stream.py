@@ -18,8 +18,9 @@ from types import FrameType
 
 from sqlalchemy import Engine
 
-from mdtool.errors import DatabaseError, MdtoolError
-from mdtool.sources import StreamStatus, TickStream
+from mdtool.errors import DatabaseError, MdtoolError, UsageError
+from mdtool.selection import Selection
+from mdtool.sources import SelectionStream, StreamStatus, TickSink, TickStream
 from mdtool.storage.batching import BatchingWriter
 from mdtool.storage.engine import check_connection
 
@@ -37,26 +38,36 @@ class StreamSummary:
     reconnects: int
     gaps_filled: int
     elapsed: float
+    symbols: int = 0
+    connections: int = 0
+    holes_recorded: int = 0
 
     def line(self) -> str:
+        market = f"{self.symbols} symbols on {self.connections} connections, " if self.connections > 1 else ""
+        recorded = f", {self.holes_recorded} holes recorded unfilled" if self.holes_recorded else ""
         return (
-            f"{self.trades} ticks received, {self.stored} stored, {self.reconnects} reconnects, "
-            f"{self.gaps_filled} filled after reconnects, {self.elapsed:.1f} s"
+            f"{self.trades} ticks received, {self.stored} stored, {market}{self.reconnects} reconnects, "
+            f"{self.gaps_filled} filled after reconnects{recorded}, {self.elapsed:.1f} s"
         )
 
 
 def run_stream(
     engine: Engine,
-    stream: TickStream,
-    symbols: Sequence[str],
+    stream: TickStream | SelectionStream,
+    symbols: Sequence[str] | Selection,
     *,
     on_status: StatusCallback | None = None,
     status_every: float = 0.5,
     stop: threading.Event | None = None,
     flush_interval: float = 0.25,
 ) -> StreamSummary:
-    """Stream until SIGINT/SIGTERM (or `stop`), then flush; raises if the adapter fails for good."""
+    """Stream until SIGINT/SIGTERM (or `stop`), then flush; raises if the adapter fails for good.
+
+    `symbols` is a list of names or a `Selection`; a selection that needs the venue's listing (`--all`,
+    `--quote`, patterns, `--shard`) needs a stream that accepts one (`SelectionStream`).
+    """
     started = time.monotonic()
+    reader_run = _reader(stream, symbols)
     check_connection(engine)
     stop = stop or threading.Event()
     status = StreamStatus()
@@ -65,7 +76,7 @@ def run_stream(
 
     def read() -> None:
         try:
-            stream.run(symbols, writer.put, stop, status)
+            reader_run(writer.put, stop, status)
         except BaseException as error:
             failure.append(error)
         finally:
@@ -77,11 +88,19 @@ def run_stream(
         while not stop.wait(status_every):
             if on_status is not None:
                 on_status(status, writer)
-        log.info("stopping: flushing %d buffered ticks", writer.pending)
         reader.join(timeout=15)
+        if not failure or writer.pending:
+            log.info("stopping: flushing %d buffered ticks", writer.pending)
     flushed = writer.close(timeout=30)
     summary = StreamSummary(
-        status.trades, writer.stats.stored, status.reconnects, status.gaps_filled, time.monotonic() - started
+        status.trades,
+        writer.stats.stored,
+        status.reconnects,
+        status.gaps_filled,
+        time.monotonic() - started,
+        symbols=status.symbols,
+        connections=status.connections_total,
+        holes_recorded=status.holes_recorded,
     )
     if failure:
         error = failure[0]
@@ -93,6 +112,25 @@ def run_stream(
             f"{writer.pending} ticks could not be stored before exit: {writer.stats.last_error}"
         )
     return summary
+
+
+def _reader(
+    stream: TickStream | SelectionStream, symbols: Sequence[str] | Selection
+) -> Callable[[TickSink, threading.Event, StreamStatus], None]:
+    """How to start `stream` on `symbols`; a selection a plain stream cannot resolve is a usage error."""
+    if isinstance(stream, SelectionStream):
+        selecting = stream
+        return lambda sink, stop, status: selecting.run(symbols, sink, stop, status)
+    if isinstance(symbols, Selection):
+        if symbols.selects_from_listing or symbols.shard is not None:
+            raise UsageError(
+                "this venue cannot select symbols from a listing (--all, --quote, patterns, --shard)"
+            )
+        names: Sequence[str] = list(symbols.symbols)
+    else:
+        names = symbols
+    plain = stream
+    return lambda sink, stop, status: plain.run(names, sink, stop, status)
 
 
 @contextmanager

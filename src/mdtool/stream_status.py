@@ -15,12 +15,26 @@ log = logging.getLogger(__name__)
 
 
 def describe(status: StreamStatus, writer: BatchingWriter, rate: float) -> str:
-    """One line: connection state, throughput, lag, reconnects, gap fills and what waits for the database."""
+    """One line: connection state, throughput, lag, reconnects, gap fills and what waits for the database.
+
+    With more than one connection (a market-wide stream) the line aggregates over symbols: symbols,
+    connections up/total, holes pending and recorded, and the REST weight used in the current window.
+    """
     state = "connected" if status.connected else (status.message or "connecting")
-    return (
+    if status.connections_total > 1:
+        state = (
+            f"{status.symbols} symbols · {status.connections_up}/{status.connections_total} connections up"
+        )
+    line = (
         f"{state} · {status.trades} trades ({rate:,.0f}/s) · lag {status.last_lag_seconds:.2f} s · "
         f"{status.reconnects} reconnects · {status.gaps_filled} gap-filled · {writer.pending} buffered"
     )
+    if status.holes_pending or status.holes_recorded or status.weight_used:
+        line += (
+            f" · {status.holes_pending} holes pending · {status.holes_recorded} recorded"
+            f" · weight {status.weight_used}"
+        )
+    return line
 
 
 class LiveStatusLine:

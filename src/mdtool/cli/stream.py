@@ -11,15 +11,33 @@ from mdtool.cli.console import stderr, stdout
 from mdtool.cli.venues import Source
 from mdtool.config import load_settings
 from mdtool.migrate import ensure_schema
-from mdtool.sources import TickStream
+from mdtool.selection import Selection
+from mdtool.sources import SelectionStream, TickStream
 from mdtool.storage.engine import create_engine, warn_if_plain_postgres
 from mdtool.stream import run_stream
+from mdtool.stream_sources import binance_tick_stream
 from mdtool.stream_status import LiveStatusLine, LoggedStatus
 
 
 def stream(
     source: Annotated[Source, typer.Argument(help="Venue: binance or ibkr.")],
-    symbols: Annotated[list[str], typer.Argument(help="One or more symbols, e.g. BTCUSDT ETHUSDT.")],
+    symbols: Annotated[
+        list[str] | None,
+        typer.Argument(help="Symbols (BTCUSDT) and, for binance, shell-style patterns ('*USDT')."),
+    ] = None,
+    every_listed: Annotated[
+        bool, typer.Option("--all", help="binance: every symbol whose status is TRADING.")
+    ] = False,
+    quote: Annotated[
+        str | None, typer.Option(help="binance: only symbols quoted in this asset, e.g. USDT.")
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="I/N: keep a stable hash share of the selection (N hosts split a market)."),
+    ] = None,
+    streams_per_connection: Annotated[
+        int, typer.Option(help="binance: streams per WebSocket connection (Binance allows 1024).")
+    ] = binance.DEFAULT_STREAMS_PER_CONNECTION,
     bid_ask: Annotated[
         bool, typer.Option(help="ibkr: also store BidAsk ticks (source ibkr.BidAsk).")
     ] = False,
@@ -28,19 +46,32 @@ def stream(
     currency: Annotated[str, typer.Option(help="ibkr: contract currency.")] = "USD",
     expiry: Annotated[str | None, typer.Option(help="ibkr: FUT expiry.")] = None,
 ) -> None:
-    """Store live trades until SIGINT/SIGTERM, which flush what is buffered and exit 0. Reconnects itself."""
+    """Store live trades until SIGINT/SIGTERM, which flush what is buffered and exit 0. Reconnects itself.
+
+    For binance a selection is resolved from exchangeInfo and kept current (new symbols subscribed,
+    halted or delisted ones unsubscribed); symbols are spread over connections within Binance's
+    WebSocket limits, and trades missed across reconnects are filled over REST.
+
+    Examples:
+
+      mdtool stream binance BTCUSDT ETHUSDT
+
+      mdtool stream binance --all                     # every TRADING symbol
+
+      mdtool stream binance --quote USDT              # every TRADING symbol quoted in USDT
+
+      mdtool stream binance '*USDT' 'BTC*'            # shell-style patterns (quote them)
+
+      mdtool stream binance --all --shard 1/3         # host 1 of 3; hosts 2 and 3 run 2/3 and 3/3
+    """
+    selection = Selection.from_arguments(symbols or [], every_listed=every_listed, quote=quote, shard=shard)
     settings = load_settings()
     engine = create_engine(settings.database_url)
     ensure_schema(engine)
     warn_if_plain_postgres(engine)
-    tick_stream: TickStream
+    tick_stream: TickStream | SelectionStream
     if source is Source.binance:
-        from mdtool.storage.queries import newest_numeric_trade_id
-
-        def last_trade_id(symbol: str) -> int | None:
-            return newest_numeric_trade_id(engine, "binance", symbol, "trade")
-
-        tick_stream = binance.make_tick_stream(settings, last_trade_id)
+        tick_stream = binance_tick_stream(engine, settings, streams_per_connection=streams_per_connection)
     else:
         spec = ibkr.ContractSpec(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry
@@ -48,7 +79,7 @@ def stream(
         tick_stream = ibkr.make_tick_stream(settings, spec, bid_ask)
     status_line = LiveStatusLine(stderr) if stderr.is_terminal else LoggedStatus()
     try:
-        summary = run_stream(engine, tick_stream, [s.upper() for s in symbols], on_status=status_line)
+        summary = run_stream(engine, tick_stream, selection, on_status=status_line)
     finally:
         status_line.close()
         engine.dispose()

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -235,13 +236,21 @@ def test_stream_outlives_an_unreachable_exchange_and_stops_on_sigterm(sqlite_url
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
     try:
-        time.sleep(3)  # the connector's first retries fail within this
+        # Polled, not slept: on a loaded machine the interpreter alone can take seconds to start.
+        wait_for(lambda: any("retry" in line for line in lines), timeout=90, what="a retry line")
+        wait_for(lambda: sum("retry" in line for line in lines) >= 2, timeout=30, what="a second retry")
         assert proc.poll() is None, "a stream must keep retrying while Binance is unreachable"
     finally:
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    err = "".join(lines)
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 5, "SIGTERM must not wait out a retry backoff"
     assert "retry" in err

@@ -9,11 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mdtool.adapters.binance.history import BinanceBarSource
+from mdtool.adapters.binance.pacing import DEFAULT_STREAMS_PER_CONNECTION
 from mdtool.adapters.binance.rest import BinanceRest
 from mdtool.adapters.binance.stream import BinanceTradeStream
 from mdtool.config import Settings
+from mdtool.sources import HoleLedger
 
-__all__ = ["BinanceBarSource", "BinanceRest", "BinanceTradeStream", "make_bar_source", "make_tick_stream"]
+__all__ = [
+    "DEFAULT_STREAMS_PER_CONNECTION",
+    "BinanceBarSource",
+    "BinanceRest",
+    "BinanceTradeStream",
+    "make_bar_source",
+    "make_rest",
+    "make_tick_stream",
+]
 
 
 def make_rest(settings: Settings) -> BinanceRest:
@@ -26,6 +36,22 @@ def make_bar_source(settings: Settings) -> BinanceBarSource:
     return BinanceBarSource(make_rest(settings))
 
 
-def make_tick_stream(settings: Settings, last_trade_id: Callable[[str], int | None]) -> BinanceTradeStream:
-    """`TickStream` for `mdtool stream binance ...`; `last_trade_id(symbol)` is the newest stored id."""
-    return BinanceTradeStream(make_rest(settings), settings.binance_stream_url, last_trade_id)
+def make_tick_stream(
+    settings: Settings,
+    last_trade_id: Callable[[str], int | None],
+    *,
+    holes: HoleLedger | None = None,
+    streams_per_connection: int = DEFAULT_STREAMS_PER_CONNECTION,
+    rest: BinanceRest | None = None,
+) -> BinanceTradeStream:
+    """`TickStream` for `mdtool stream binance ...`; `last_trade_id(symbol)` is the newest stored id.
+
+    `holes` records what cannot be filled; pass a shared `rest` to share one request-weight budget
+    with other Binance work in the same process."""
+    return BinanceTradeStream(
+        rest or make_rest(settings),
+        settings.binance_stream_url,
+        last_trade_id,
+        holes=holes,
+        streams_per_connection=streams_per_connection,
+    )

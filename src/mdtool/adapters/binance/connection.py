@@ -10,30 +10,48 @@ still gets the message. The combined endpoint is tried first (one socket for eve
 server refuses a handshake, the next form is tried: the raw endpoint of the first stream (`SUBSCRIBE`
 adds the rest), then the bare `/stream` and `/ws` paths the connector itself uses.
 
-The connector's base `BinanceWebsocketClient` is used because `SpotWebsocketStreamClient` only appends a
-fixed path to its URL; it is the same connector code, unmodified.
+The socket is our own (see `frames` for why binance-connector's websocket client is not used here;
+its REST client still is): a blocking socket, TLS for `wss://`, a handshake, masked client frames, and
+one `Reader` thread that reads every connection of the process (see `reader`). A connection's owner
+(its `Slot`) sends SUBSCRIBE messages and pings and declares the socket dead after `silence_timeout`
+without a byte from the server.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import queue
+import socket
+import ssl
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-from binance.websocket.websocket_client import BinanceWebsocketClient
+from mdtool.adapters.binance.frames import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    TEXT,
+    FrameError,
+    check_handshake,
+    close_code,
+    encode,
+    handshake_request,
+    split_frames,
+)
 
 log = logging.getLogger(__name__)
-_ws_log = logging.getLogger(__name__ + ".socket")
-# The connector logs every close, even one we asked for, as a warning; the stream reports real losses.
-_ws_log.setLevel(logging.ERROR)
 
-CLOSED = object()
-"""Queued after the last message of a connection that died."""
+CONNECT_TIMEOUT = 10.0
+SEND_TIMEOUT = 5.0
+READ_SIZE = 64 * 1024
 
-SUBSCRIBE_ID = 1
-"""`id` of our `SUBSCRIBE` request, so its reply (ack or refusal) is recognised."""
+MAX_URL_LENGTH = 4000
+"""Longer combined-stream URLs are not used: streams are then only subscribed to (proxies cut long URLs)."""
 
 
 def stream_urls(base_url: str, streams: list[str]) -> list[str]:
@@ -46,12 +64,9 @@ def stream_urls(base_url: str, streams: list[str]) -> list[str]:
     for suffix in ("/ws", "/stream"):
         if root.endswith(suffix):
             root = root[: -len(suffix)]
-    return [
-        f"{root}/stream?streams={'/'.join(streams)}",
-        f"{root}/ws/{streams[0]}",
-        f"{root}/stream",
-        f"{root}/ws",
-    ]
+    combined = f"{root}/stream?streams={'/'.join(streams)}"
+    named = [combined] if len(combined) <= MAX_URL_LENGTH else []
+    return [*named, f"{root}/ws/{streams[0]}", f"{root}/stream", f"{root}/ws"]
 
 
 def is_handshake_refusal(error: BaseException) -> bool:
@@ -60,78 +75,199 @@ def is_handshake_refusal(error: BaseException) -> bool:
     return isinstance(status, int) and 400 <= status < 500
 
 
-class Connection:
-    """One socket: connector callbacks feed a queue; `dead` is set on close, error or silence."""
+class Inbox:
+    """The bounded queue between the reader thread and the consumer: memory stays bounded.
 
-    def __init__(self, url: str, streams: list[str], silence_timeout: float) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    When the consumer falls behind by `limit` reads (at most `READ_SIZE` each: 64 MiB), `put` waits,
+    so the reader stops reading and TCP pushes back on the exchange, instead of the process growing
+    without bound. Once `halt` is set (the stream is stopping) a full inbox no longer waits: what was
+    not stored is found again by the next run, which resumes after the newest stored trade.
+    """
+
+    def __init__(self, halt: threading.Event, limit: int = 1_000) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=limit)
+        self._halt = halt
+        self.waits = 0
+
+    def put(self, item: Any) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                self.waits += 1
+                if self._halt.is_set():
+                    return
+
+    def get(self, timeout: float) -> Any:
+        """The next item; raises `queue.Empty` after `timeout`."""
+        return self._queue.get(timeout=timeout)
+
+
+class HandshakeRefused(Exception):
+    """The server answered the upgrade with an HTTP status other than 101 (`status_code`)."""
+
+    def __init__(self, url: str, status_code: int) -> None:
+        super().__init__(f"{url.split('?')[0]} answered HTTP {status_code}")
+        self.status_code = status_code
+
+
+class Registry(Protocol):
+    """What a connection needs from the reader thread that serves it."""
+
+    def add(self, conn: Connection) -> None: ...
+
+    def remove(self, conn: Connection) -> None: ...
+
+
+class Connection:
+    """One socket whose messages go to the shared `inbox`; `dead` is set on close, error or silence.
+
+    Messages are queued as `(tag, received_at, [payload, ...])`, every complete frame of one read at
+    once, so one consumer thread reads every connection of the process in arrival order and knows which
+    connection a message came on.
+    """
+
+    def __init__(self, url: str, silence_timeout: float, inbox: Inbox, tag: int, reader: Registry) -> None:
+        self.inbox = inbox
+        self.tag = tag
+        self.silence_timeout = silence_timeout
         self.dead = threading.Event()
         self.reason = ""
-        self._keepalive = threading.Thread(
-            target=self._ping_loop, args=(silence_timeout / 3,), name="binance-ws-keepalive", daemon=True
-        )
-        self.client = BinanceWebsocketClient(
-            stream_url=url,
-            on_message=self._on_message,
-            on_close=self._on_close,
-            on_error=self._on_error,
-            timeout=silence_timeout,
-            logger=_ws_log,
-        )
+        self.messages = 0
+        self.last_received = time.monotonic()
+        self._reader = reader
+        self._lock = threading.Lock()
+        self._fragments: list[bytes] = []
+        self.sock = _open(url)
         try:
-            _skip_redundant_utf8_check(self.client.socket_manager.ws)
-            self.client.subscribe(streams, id=SUBSCRIBE_ID)
-        except Exception:
-            self.close()
+            self._buffer = self._handshake(url)
+            self.sock.settimeout(SEND_TIMEOUT)
+            self._feed(b"")
+        except BaseException:
+            self.sock.close()
             raise
-        self._keepalive.start()
+        reader.add(self)
 
-    def _on_message(self, _manager: object, text: str) -> None:
-        self.queue.put((time.time(), text))
+    def _handshake(self, url: str) -> bytes:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        request, accept = handshake_request(parts.netloc, path or "/")
+        self.sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.sock.recv(4096)
+            if not chunk or len(data) > 65536:
+                raise ConnectionError(f"{url.split('?')[0]}: no WebSocket handshake answer")
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status = check_handshake(head, accept)
+        if status != 101:
+            raise HandshakeRefused(url, status)
+        return rest
 
-    def _on_close(self, _manager: object) -> None:
-        self.die("server closed the connection")
+    def subscribe(self, streams: list[str], request_id: int) -> None:
+        """`SUBSCRIBE` (the caller paces these: they count towards Binance's 5 messages a second)."""
+        self.send_text({"method": "SUBSCRIBE", "params": streams, "id": request_id})
 
-    def _on_error(self, _manager: object, error: Exception) -> None:
-        self.die(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
+    def unsubscribe(self, streams: list[str], request_id: int) -> None:
+        self.send_text({"method": "UNSUBSCRIBE", "params": streams, "id": request_id})
+
+    def send_text(self, message: dict[str, Any]) -> None:
+        self._send(encode(TEXT, json.dumps(message, separators=(",", ":")).encode()))
+
+    def ping(self) -> None:
+        """Our ping makes a live server answer with a pong, so only a dead socket goes silent."""
+        self._send(encode(PING, str(time.time_ns()).encode()))
+
+    def _send(self, frame: bytes) -> None:
+        try:
+            with self._lock:
+                self.sock.sendall(frame)
+        except OSError as exc:
+            self.die(f"send failed: {exc}")
+
+    def on_readable(self) -> None:
+        """Called by the reader thread when the socket has data: read it and queue every message."""
+        try:
+            with self._lock:
+                data = self.sock.recv(READ_SIZE)
+                pending = self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
+                if pending:
+                    data += self.sock.recv(pending)
+        except (BlockingIOError, ssl.SSLWantReadError, TimeoutError):
+            return
+        except OSError as exc:
+            self.die(f"{type(exc).__name__}: {exc}")
+            return
+        if not data:
+            self.die("server closed the connection")
+            return
+        try:
+            self._feed(data)
+        except FrameError as exc:
+            self.die(f"protocol error from the server: {exc}")
+
+    def _feed(self, data: bytes) -> None:
+        frames, self._buffer = split_frames(self._buffer + data)
+        self.last_received = time.monotonic()
+        texts = []
+        for opcode, final, payload in frames:
+            if opcode in (TEXT, BINARY):
+                if final:
+                    texts.append(payload)
+                else:
+                    self._fragments = [payload]
+            elif opcode == CONTINUATION:
+                self._fragments.append(payload)
+                if final:
+                    texts.append(b"".join(self._fragments))
+                    self._fragments = []
+            elif opcode == PING:
+                self._send(encode(0xA, payload))  # the pong echoes the ping's payload, as Binance asks
+            elif opcode == CLOSE:
+                code = close_code(payload)
+                self._send(encode(CLOSE, payload[:2]))
+                self.die(
+                    f"server closed the connection (code {code})" if code else "server closed the connection"
+                )
+                break
+        if texts:
+            self.messages += len(texts)
+            self.inbox.put((self.tag, time.time(), texts))
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self.last_received
 
     def die(self, reason: str) -> None:
-        """Mark the connection dead (first reason wins) and wake the consumer."""
+        """Mark the connection dead (first reason wins)."""
         if not self.dead.is_set():
             self.reason = reason
             self.dead.set()
-            self.queue.put(CLOSED)
-
-    def _ping_loop(self, every: float) -> None:
-        """Our pings make a live server answer with pongs, so only a dead socket goes silent."""
-        while not self.dead.wait(every):
-            try:
-                self.client.ping()
-            except Exception as exc:
-                self.die(f"ping failed: {exc}")
 
     def close(self) -> None:
-        """Close politely, but do not wait long for a peer that may be gone."""
+        """Stop reading, say goodbye if the peer still listens, and close the socket (idempotent)."""
         self.die("closed by mdtool")
-        manager = self.client.socket_manager
+        self._reader.remove(self)
+        with contextlib.suppress(OSError):
+            self.sock.settimeout(0.5)
+            self.sock.sendall(encode(CLOSE, (1000).to_bytes(2, "big")))
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _open(url: str) -> socket.socket:
+    """A connected TCP socket (TLS for `wss://`), blocking with a timeout."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if secure else 80)
+    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if secure:
         try:
-            manager.close()
-        except Exception as exc:
-            log.debug("closing the Binance socket: %s", exc)
-        manager.join(timeout=1.0)
-        manager.ws.shutdown()  # closes the socket; wakes the reader if the peer never answered
-        manager.join(timeout=2.0)
-        if self._keepalive.is_alive():
-            self._keepalive.join(timeout=1.0)
-
-
-def _skip_redundant_utf8_check(ws: Any) -> None:
-    """Turn off websocket-client's pure-Python UTF-8 validation of text frames.
-
-    It walks the frame byte by byte in Python (about 19 us for a 160-byte trade event, 40 % of a core
-    at 20,000 trades/s) and is redundant: the connector decodes every frame with `bytes.decode`, which
-    rejects invalid UTF-8 anyway. websocket-client has a `skip_utf8_validation` option that the
-    connector does not pass through, so it is set on the connection object it created.
-    """
-    ws.frame_buffer.skip_utf8_validation = True
-    ws.cont_frame.skip_utf8_validation = True
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+    return sock

@@ -103,6 +103,17 @@ class RateGate:
         with self._cond:
             return list(self._windows)
 
+    @property
+    def used(self) -> int:
+        """Weight used (and in flight) in the fullest current window: the status line's "weight used"."""
+        with self._cond:
+            now = time.time()
+            busiest = 0
+            for window, usage in zip(self._windows, self._usage, strict=True):
+                if usage.window_id == int(now // window.seconds):
+                    busiest = max(busiest, usage.used + usage.in_flight)
+            return busiest
+
     def configure(self, windows: Sequence[WeightWindow]) -> None:
         """Adopt the limits from `exchangeInfo`; usage counters start afresh."""
         with self._cond:

@@ -89,13 +89,17 @@ class BinanceRest:
         """Cut retry backoffs short once `event` is set (a stream's stop), raising `BinanceUnavailable`."""
         self._cancel = event
 
-    def exchange_info(self, symbol: str) -> dict[str, Any]:
-        """`GET /api/v3/exchangeInfo?symbol=...`; also adopts the REQUEST_WEIGHT limits it lists."""
-        info: dict[str, Any] = self._call(WEIGHT_EXCHANGE_INFO, "exchange_info", symbol=symbol)
+    def exchange_info(self, symbol: str | None = None) -> dict[str, Any]:
+        """`GET /api/v3/exchangeInfo[?symbol=...]`; also adopts the REQUEST_WEIGHT limits it lists.
+
+        Without a symbol the answer lists every symbol (same weight, 20): the listing a market-wide
+        stream selects from."""
+        params = {"symbol": symbol} if symbol is not None else {}
+        info: dict[str, Any] = self._call(WEIGHT_EXCHANGE_INFO, "exchange_info", **params)
         self._learn_clock(info.get("serverTime"))
         windows = parse_rate_limits(info)
         if windows and windows != self.gate.limits:
-            log.info(
+            log.debug(
                 "Binance request weight limits: %s",
                 ", ".join(f"{w.limit} per {w.seconds:g}s" for w in windows),
             )

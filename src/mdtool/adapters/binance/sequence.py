@@ -1,127 +1,211 @@
 """Trade-id continuity per symbol: the reason stored Binance trades have no holes and no duplicates.
 
 Binance numbers the trades of each symbol consecutively. Whatever reaches the sink passes through here:
-an id at or below the last delivered one is a duplicate (a replay after reconnecting) and is dropped;
-an id more than one above it means trades were missed (the socket was down, or the stream started
-after the newest stored trade) and the hole is filled over REST (`historicalTrades` from the missing
-id) before the new trade is delivered. `catch_up` does the same proactively after every (re)connect,
-so a quiet symbol is completed too, not only when its next trade arrives.
 
-A fill stops between pages when `stop` is set; the live trade behind an unfinished fill is then not
-delivered either, so the next run (which resumes from the newest stored id) finds the hole and fills it.
+* a live trade at or below the newest delivered id is a duplicate (a replay after reconnecting) and is
+  dropped;
+* a live trade more than one above it means trades were missed: the live trade is delivered at once
+  (a gap fill never holds up live trades) and the missing ids become a closed `Hole` for the gap
+  filler, which delivers them over REST later through `fill`;
+* after every (re)connect, `reconnected` opens a catch-up hole per symbol with a known newest id: the
+  filler reads everything REST has after it, so quiet symbols are completed too. The next live trade
+  closes it (whatever REST has not delivered by then becomes an ordinary closed hole).
+
+Per symbol the state is two numbers and a timestamp, so 2,000 symbols cost little. Pure logic with one
+lock: the consumer thread calls `accept`, the filler thread calls `fill`.
 """
 
 from __future__ import annotations
 
-import logging
+import itertools
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from mdtool.records import Tick
 
-log = logging.getLogger(__name__)
+_ORDER = itertools.count()
 
-_REST_LAG_RETRIES = 5
-_REST_LAG_PAUSE = 0.1
 
-FetchTrades = Callable[[str, int], Sequence[Tick] | None]
-"""`fetch(symbol, from_id)`: up to `page_size` trades with ids from `from_id` upward, ascending;
-None when the venue will not serve old trades at all (the hole is then logged and left)."""
+@dataclass
+class Hole:
+    """Missing trade ids `next_id..last_id` of one symbol (`last_id` None: open catch-up, up to now)."""
+
+    symbol: str
+    next_id: int
+    last_id: int | None
+    before: datetime | None
+    """Time of the last trade delivered before the hole (None when unknown)."""
+    after: datetime | None = None
+    """Time of the live trade right after the hole (None while open)."""
+    first_id: int = -1
+    """The hole's first id when it was found (`next_id` moves up as pages arrive)."""
+    queued: float = field(default_factory=time.monotonic)
+    order: int = field(default_factory=lambda: next(_ORDER))
+    recorded: bool = False
+    """True when the hole came from (or went to) the database, so filling it marks it filled there."""
+    lagging: int = 0
+    cursor_time: datetime | None = None
+    """Time of the last trade a fill delivered (where the rest of the hole now starts)."""
+    clean: bool = True
+    """False once part of the hole turned out unfillable (it is then never marked filled as a whole)."""
+
+    def __post_init__(self) -> None:
+        if self.first_id < 0:
+            self.first_id = self.next_id
+
+    @property
+    def remaining(self) -> int:
+        """Ids still missing; 0 for an open hole (its size is unknown, so it is filled last)."""
+        return 0 if self.last_id is None else self.last_id - self.next_id + 1
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Ids `first..last` that Binance does not serve, between trades at `before` and `after`."""
+
+    first: int
+    last: int
+    before: datetime | None
+    after: datetime | None
+
+
+@dataclass
+class FillResult:
+    """What one REST page did to a hole."""
+
+    delivered: int = 0
+    done: bool = False
+    missing: list[Missing] = field(default_factory=list)
+    """Id ranges inside the hole that Binance no longer serves (they cannot be filled)."""
 
 
 class TradeSequencer:
-    """Delivers each symbol's trades in id order exactly once, filling holes with `fetch`."""
+    """Delivers each symbol's trades exactly once; hands holes to `on_hole` (see the module docstring)."""
 
     def __init__(
         self,
         last_ids: Mapping[str, int | None],
-        fetch: FetchTrades,
         deliver: Callable[[Tick], None],
-        page_size: int,
-        stop: threading.Event,
-        on_filled: Callable[[int], None] = lambda count: None,
+        on_hole: Callable[[Hole], None],
     ) -> None:
-        self.last_ids: dict[str, int | None] = dict(last_ids)
-        self.duplicates = 0
-        self._fetch = fetch
+        self._last: dict[str, int | None] = dict(last_ids)
+        self._last_time: dict[str, datetime] = {}
+        self._open: dict[str, Hole] = {}
         self._deliver = deliver
-        self._page_size = page_size
-        self._stop = stop
-        self._on_filled = on_filled
+        self._on_hole = on_hole
+        self._lock = threading.Lock()
+        self.duplicates = 0
 
-    def accept(self, tick: Tick) -> int:
-        """Deliver a live trade (after filling any hole before it); returns how many were filled."""
+    def track(self, symbol: str, last_id: int | None) -> None:
+        """Start sequencing a symbol added to the selection (no-op when already tracked)."""
+        with self._lock:
+            self._last.setdefault(symbol, last_id)
+
+    def forget(self, symbol: str) -> None:
+        """Stop sequencing a symbol taken off the selection."""
+        with self._lock:
+            self._last.pop(symbol, None)
+            self._last_time.pop(symbol, None)
+            self._open.pop(symbol, None)
+
+    def last_id(self, symbol: str) -> int | None:
+        with self._lock:
+            return self._last.get(symbol)
+
+    def reconnected(self, symbols: Sequence[str]) -> None:
+        """Open a catch-up hole for every symbol with a known newest id (after a (re)connect)."""
+        opened = []
+        with self._lock:
+            for symbol in symbols:
+                last = self._last.get(symbol)
+                if last is None or symbol in self._open:
+                    continue
+                hole = Hole(symbol, last + 1, None, self._last_time.get(symbol))
+                self._open[symbol] = hole
+                opened.append(hole)
+        for hole in opened:
+            self._on_hole(hole)
+
+    def accept(self, tick: Tick) -> None:
+        """Deliver a live trade; a jump in ids becomes a closed hole for the filler."""
         trade_id = int(tick.trade_id)
-        last = self.last_ids.get(tick.symbol)
-        if last is not None and trade_id <= last:
-            self.duplicates += 1
-            return 0
-        filled = 0
-        if last is not None and trade_id > last + 1:
-            filled = self._fill(tick.symbol, upto=trade_id - 1)
-            log.info("%s: filled %d missed trades over REST before trade %d", tick.symbol, filled, trade_id)
-            if self._stop.is_set() and self.last_ids[tick.symbol] != trade_id - 1:
-                return filled  # interrupted: delivering this trade would leave a hole behind it
-        self._deliver(tick)
-        self.last_ids[tick.symbol] = trade_id
-        return filled
+        symbol = tick.symbol
+        hole = None
+        with self._lock:
+            last = self._last.get(symbol)
+            if last is not None and trade_id <= last:
+                self.duplicates += 1
+                return
+            opened = self._open.pop(symbol, None)
+            if last is not None and trade_id > last + 1:
+                before = self._last_time.get(symbol) or (opened.before if opened else None)
+                hole = Hole(symbol, last + 1, trade_id - 1, before, tick.timestamp)
+            self._deliver(tick)
+            self._last[symbol] = trade_id
+            self._last_time[symbol] = tick.timestamp
+        if hole is not None:
+            self._on_hole(hole)
 
-    def catch_up(self, symbol: str) -> int:
-        """Fetch everything after the last delivered trade until REST has no more; returns the count."""
-        if self.last_ids.get(symbol) is None:
-            return 0
-        filled = self._fill(symbol, upto=None)
-        log.info("%s: filled %d trades over REST after (re)connecting", symbol, filled)
-        return filled
+    def is_current(self, hole: Hole) -> bool:
+        """False for an open hole that a live trade closed (or a symbol no longer tracked)."""
+        with self._lock:
+            if hole.symbol not in self._last:
+                return False
+            return hole.last_id is not None or self._open.get(hole.symbol) is hole
 
-    def _fill(self, symbol: str, upto: int | None) -> int:
-        filled = 0
-        lagging = 0
-        while not self._stop.is_set():
-            last = self.last_ids[symbol]
-            assert last is not None  # callers check
-            if upto is not None and last >= upto:
-                break
-            page = self._fetch(symbol, last + 1)
-            if page is None:
-                if upto is not None:
-                    log.warning("%s: trades %d..%d cannot be fetched; leaving a hole", symbol, last + 1, upto)
-                    self.last_ids[symbol] = upto  # so the live trade behind the hole is delivered
-                break
-            delivered, reached = self._deliver_page(symbol, page, upto)
-            filled += delivered
-            self._on_filled(delivered)
-            if reached:
-                break
-            if len(page) < self._page_size:
-                if upto is None or self.last_ids[symbol] == upto or lagging >= _REST_LAG_RETRIES:
-                    if upto is not None and self.last_ids[symbol] != upto:
-                        log.warning("%s: REST never served trades up to %d; leaving a hole", symbol, upto)
-                    break
-                # historicalTrades is served from a database that can trail the live stream a little.
-                lagging += 1
-                self._stop.wait(_REST_LAG_PAUSE * lagging)
-        return filled
+    def fill(self, hole: Hole, page: Sequence[Tick], page_size: int) -> FillResult:
+        """Deliver the trades of one REST page (ascending ids from `hole.next_id`) that the hole lacks."""
+        result = FillResult()
+        with self._lock:
+            if hole.last_id is None:
+                self._fill_open(hole, page, page_size, result)
+            else:
+                self._fill_closed(hole, page, result)
+        return result
 
-    def _deliver_page(self, symbol: str, page: Sequence[Tick], upto: int | None) -> tuple[int, bool]:
-        """Deliver the new trades of one REST page; (count, True when `upto` was passed)."""
-        delivered = 0
-        last = self.last_ids[symbol]
-        assert last is not None
+    def _fill_open(self, hole: Hole, page: Sequence[Tick], page_size: int, result: FillResult) -> None:
+        if self._open.get(hole.symbol) is not hole:
+            result.done = True  # a live trade closed it; the closed remainder is its own hole
+            return
+        last = self._last[hole.symbol]
+        assert last is not None  # open holes are only made for symbols with a known newest id
         for tick in page:
             trade_id = int(tick.trade_id)
             if trade_id <= last:
                 continue
-            if upto is not None and trade_id > upto:
-                return delivered, True  # the live stream delivers the rest
             if trade_id != last + 1:
-                log.warning(
-                    "%s: Binance has no trades %d..%d; that hole cannot be filled",
-                    symbol,
-                    last + 1,
-                    trade_id - 1,
-                )
+                before = self._last_time.get(hole.symbol, hole.before)
+                result.missing.append(Missing(last + 1, trade_id - 1, before, tick.timestamp))
             self._deliver(tick)
-            self.last_ids[symbol] = last = trade_id
-            delivered += 1
-        return delivered, False
+            self._last[hole.symbol] = last = trade_id
+            self._last_time[hole.symbol] = tick.timestamp
+            result.delivered += 1
+        hole.next_id = last + 1
+        if len(page) < page_size:
+            result.done = True
+            del self._open[hole.symbol]
+
+    def _fill_closed(self, hole: Hole, page: Sequence[Tick], result: FillResult) -> None:
+        assert hole.last_id is not None
+        before = hole.cursor_time or hole.before
+        for tick in page:
+            trade_id = int(tick.trade_id)
+            if trade_id < hole.next_id:
+                continue
+            if trade_id > hole.last_id:
+                if hole.next_id <= hole.last_id:  # Binance skipped the rest of the hole
+                    result.missing.append(Missing(hole.next_id, hole.last_id, before, hole.after))
+                    hole.next_id = hole.last_id + 1
+                break
+            if trade_id != hole.next_id:
+                result.missing.append(Missing(hole.next_id, trade_id - 1, before, tick.timestamp))
+            self._deliver(tick)
+            hole.next_id = trade_id + 1
+            before = hole.cursor_time = tick.timestamp
+            result.delivered += 1
+        if result.missing:
+            hole.clean = False
+        result.done = hole.next_id > hole.last_id

@@ -1,28 +1,27 @@
-"""The live Binance trade stream (`TickStream`): one combined-stream socket, reconnects, REST gap fill.
+"""The live Binance trade stream (`TickStream`): a whole market over many connections, gap-free.
 
 binance-connector's `SpotWebsocketStreamClient` reads on its own thread and never reconnects, so this
-module owns the connection life cycle:
+package owns the life cycle. The parts, each in its own module:
 
-* one connection for every symbol's `<symbol>@trade` (see `connection` for how streams are chosen:
-  named in the URL and subscribed to, so servers that honour either way work);
-* Binance unreachable at start (or later) is waited out with backoff and a status message, as a
-  daemon should; only answers that retrying cannot change (unknown symbol, 418 ban) end the stream;
-* the reader thread only timestamps and queues raw text; parsing, sequencing and delivery happen on the
-  caller's thread, so the socket is drained even while a REST gap fill runs;
-* pings are answered with a copy of their payload (websocket-client does it as Binance asks; the
-  connector adds an empty pong, which Binance allows), and we ping the server ourselves, so a socket
-  that stays silent past `silence_timeout` (no trades, pings or pongs) is treated as dead;
-* any close, error, silence or `serverShutdown` notice (and Binance's 24-hour disconnect) leads to
-  a reconnect with exponential backoff and jitter, and after every connect `TradeSequencer.catch_up`
-  fills what was missed from `historicalTrades` (public on Binance; weight 25 per 1000 trades).
-  `aggTrades` was not used: its ids are aggregate ids, not the trade ids (`t`) the table is keyed on.
-  If Binance refuses `historicalTrades` for good (older documentation makes it need an API key), holes
-  are logged and left, and live trades keep flowing: a gap fill must never stop the stream.
+* `listing`/`refresh`: the symbols come from a `Selection` (explicit names, `--all`, `--quote`,
+  patterns, `--shard`) resolved against `exchangeInfo`, and re-resolved hourly and after reconnects;
+* `pool`: symbols are spread over connections of at most `streams_per_connection` streams, each
+  reconnecting on its own within Binance's WebSocket limits (see `pacing`);
+* `sequence`: one consumer thread (this module) reads every connection's messages from one inbox,
+  decodes them with orjson and passes the trades through the sequencer, which drops duplicates and
+  turns jumps in trade ids into holes;
+* `gapfill`: one thread fills holes over `historicalTrades` within the process-wide request-weight
+  budget, biggest first, while live trades keep flowing; what cannot be filled is recorded through a
+  `HoleLedger` (the database) and retried by the next run.
+
+Binance unreachable at start (or later) is waited out with backoff and a status message, as a daemon
+should; only answers that retrying cannot change (unknown symbol, an empty selection, a 418 ban) end
+the stream. `aggTrades` was not used: its ids are aggregate ids, not the trade ids (`t`) the table is
+keyed on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import random
@@ -31,12 +30,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mdtool.adapters.binance.connection import (
-    CLOSED,
-    SUBSCRIBE_ID,
-    Connection,
-    is_handshake_refusal,
-    stream_urls,
+import orjson
+
+from mdtool.adapters.binance.connection import Inbox
+from mdtool.adapters.binance.gapfill import GapFiller
+from mdtool.adapters.binance.holes import HoleBook
+from mdtool.adapters.binance.listing import parse_listing
+from mdtool.adapters.binance.pacing import (
+    ATTEMPT_WINDOW_SECONDS,
+    ATTEMPTS_PER_WINDOW,
+    DEFAULT_STREAMS_PER_CONNECTION,
+    MAX_STREAMS_PER_CONNECTION,
+    SlidingWindow,
 )
 from mdtool.adapters.binance.parse import (
     EXCHANGE,
@@ -45,11 +50,15 @@ from mdtool.adapters.binance.parse import (
     parse_trade_event,
     unwrap_stream_message,
 )
-from mdtool.adapters.binance.rest import BinanceBanned, BinanceRefused, BinanceRest, BinanceUnavailable
+from mdtool.adapters.binance.pool import ConnectionPool, Opened, PoolOptions
+from mdtool.adapters.binance.reader import Reader
+from mdtool.adapters.binance.refresh import ListingRefresher
+from mdtool.adapters.binance.rest import BinanceRest, BinanceUnavailable
 from mdtool.adapters.binance.sequence import TradeSequencer
-from mdtool.errors import ExchangeError
+from mdtool.errors import UsageError
 from mdtool.records import Tick
-from mdtool.sources import StreamStatus, TickSink
+from mdtool.selection import Selection
+from mdtool.sources import HoleLedger, StreamStatus, TickSink
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +66,10 @@ FILL_PAGE = 1000
 
 
 class BinanceTradeStream:
-    """`TickStream` over Binance's raw trade streams, gap-free across reconnects."""
+    """`TickStream` over Binance's raw trade streams for any number of symbols, gap-free."""
 
     exchange = EXCHANGE
+    accepts_selection = True
 
     def __init__(
         self,
@@ -67,211 +77,263 @@ class BinanceTradeStream:
         stream_url: str,
         last_trade_id: Callable[[str], int | None],
         *,
+        holes: HoleLedger | None = None,
+        streams_per_connection: int = DEFAULT_STREAMS_PER_CONNECTION,
         silence_timeout: float = 30.0,
         backoff: float = 0.5,
         backoff_cap: float = 10.0,
+        max_connection_age: float = 23 * 3600.0,
+        refresh_interval: float = 3600.0,
+        refresh_after_reconnect: float = 60.0,
+        fill_patience: float = 900.0,
+        attempts: SlidingWindow | None = None,
     ) -> None:
+        if not 1 <= streams_per_connection <= MAX_STREAMS_PER_CONNECTION:
+            raise UsageError(
+                f"--streams-per-connection must be 1..{MAX_STREAMS_PER_CONNECTION} (Binance's limit), "
+                f"got {streams_per_connection}"
+            )
         self.rest = rest
         self.stream_url = stream_url
         self.last_trade_id = last_trade_id
-        self.silence_timeout = silence_timeout
-        self.backoff = backoff
-        self.backoff_cap = backoff_cap
-        self._url_choice = 0
-        self._fill_refused = False
+        self.holes = holes
+        self.streams_per_connection = streams_per_connection
+        self.options = PoolOptions(silence_timeout, backoff, backoff_cap, max_connection_age)
+        self.refresh_interval = refresh_interval
+        self.refresh_after_reconnect = refresh_after_reconnect
+        self.fill_patience = fill_patience
+        self.attempts = attempts or SlidingWindow(ATTEMPTS_PER_WINDOW, ATTEMPT_WINDOW_SECONDS)
+        self.pool: ConnectionPool | None = None
+        self.reader: Reader | None = None
+        self.refresher: ListingRefresher | None = None
 
     def run(
-        self, symbols: Sequence[str], sink: TickSink, stop: threading.Event, status: StreamStatus
+        self,
+        symbols: Sequence[str] | Selection,
+        sink: TickSink,
+        stop: threading.Event,
+        status: StreamStatus,
     ) -> None:
-        """Deliver every trade of `symbols` to `sink` until `stop` is set."""
+        """Deliver every trade of the selected symbols to `sink` until `stop` is set."""
+        selection = symbols if isinstance(symbols, Selection) else Selection.from_arguments(list(symbols))
         self.rest.cancel_waits_on(stop)
+        halt = threading.Event()
+        threads: list[threading.Thread] = []
         try:
-            names = self._resolve(symbols, stop, status)
+            names = self._resolve(selection, stop, status)
             if names is None:
                 return
-
-            def deliver(tick: Tick) -> None:
-                sink(tick)
-                with status.lock:
-                    status.trades += 1
-
-            def filled(count: int) -> None:
-                with status.lock:
-                    status.gaps_filled += count
-
-            last_ids = {name: self.last_trade_id(name) for name in names}
-            sequencer = TradeSequencer(last_ids, self._fetch, deliver, FILL_PAGE, stop, filled)
-            self._reconnect_loop(names, sequencer, stop, status)
+            self._run(selection, names, sink, stop, halt, status, threads)
         finally:
+            halt.set()
+            for thread in threads:
+                thread.join(timeout=10)
+            if self.pool is not None:
+                self.pool.join(timeout=5)
+            if self.reader is not None:
+                self.reader.join(timeout=5)
             self.rest.close()
             with status.lock:
                 status.connected = False
+                status.connections_up = 0
                 status.message = "stopped"
 
-    def _resolve(
-        self, symbols: Sequence[str], stop: threading.Event, status: StreamStatus
-    ) -> list[str] | None:
-        """Binance's names for `symbols`, retried while Binance is unreachable; None when stopped.
+    def _run(
+        self,
+        selection: Selection,
+        names: list[str],
+        sink: TickSink,
+        stop: threading.Event,
+        halt: threading.Event,
+        status: StreamStatus,
+        threads: list[threading.Thread],
+    ) -> None:
+        def deliver(tick: Tick) -> None:
+            sink(tick)
+            with status.lock:
+                status.trades += 1
 
-        An unknown symbol (`UsageError`) or a ban is raised at once: waiting cannot fix either.
+        def filled(count: int) -> None:
+            with status.lock:
+                status.gaps_filled += count
+
+        book = HoleBook(self.holes, status)
+        filler: GapFiller | None = None
+        sequencer = TradeSequencer(
+            {name: self.last_trade_id(name) for name in names},
+            deliver,
+            lambda hole: filler.add(hole) if filler is not None else None,
+        )
+        filler = GapFiller(
+            sequencer,
+            self._fetch,
+            halt,
+            record=book.record,
+            on_filled=filled,
+            on_recorded_hole_filled=book.filled,
+            page_size=FILL_PAGE,
+            patience=self.fill_patience,
+        )
+        for hole in book.recorded(names):
+            filler.add(hole)
+        inbox = Inbox(halt)
+
+        def reconnected() -> None:
+            with status.lock:
+                status.reconnects += 1
+
+        reader = self.reader = Reader(halt).start()
+        pool = self.pool = ConnectionPool(
+            self.stream_url,
+            inbox,
+            halt,
+            capacity=self.streams_per_connection,
+            attempts=self.attempts,
+            options=self.options,
+            reader=reader,
+            on_reconnect=reconnected,
+            on_state=lambda up, total: _connections(status, up, total),
+        )
+        refresher = self.refresher = ListingRefresher(
+            self.rest,
+            selection,
+            names,
+            pool,
+            sequencer,
+            self.last_trade_id,
+            interval=self.refresh_interval,
+            after_reconnect=self.refresh_after_reconnect,
+        )
+        threads.append(threading.Thread(target=filler.run, name="binance-gap-fill", daemon=True))
+        if selection.selects_from_listing:
+            threads.append(
+                threading.Thread(target=refresher.run, args=(halt,), name="binance-listing", daemon=True)
+            )
+        for thread in threads:
+            thread.start()
+        log.info(
+            "Binance stream: %d symbols on %d connections",
+            len(names),
+            -(-len(names) // self.streams_per_connection),
+        )
+        pool.add(names)
+        self._consume(inbox, sequencer, filler, refresher, stop, status)
+
+    def _resolve(self, selection: Selection, stop: threading.Event, status: StreamStatus) -> list[str] | None:
+        """The selected symbols from `exchangeInfo`, retried while Binance is unreachable; None when stopped.
+
+        An unknown symbol, an empty selection (`UsageError`) or a ban is raised at once: waiting cannot
+        fix either.
         """
         failures = 0
         while not stop.is_set():
             try:
-                return [self.rest.resolve_symbol(symbol) for symbol in symbols]
+                listing = parse_listing(self.rest.exchange_info())
             except BinanceUnavailable as exc:
                 if stop.is_set():
                     break
                 failures += 1
-                delay = self._delay(failures)
+                ceiling = min(self.options.backoff_cap, self.options.backoff * 2.0 ** min(failures, 16))
+                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
                 log.warning("Binance stream: cannot start (%s); retrying in %.1f s", exc, delay)
                 with status.lock:
                     status.message = f"Binance unreachable; retry {failures} in {delay:.0f} s"
                 stop.wait(delay)
+                continue
+            listed = {entry.symbol for entry in listing}
+            unknown = [symbol for symbol in selection.symbols if symbol not in listed]
+            if unknown:
+                raise UsageError(
+                    f"unknown Binance symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                )
+            return selection.resolve(listing)
         return None
 
-    def _delay(self, failures: int) -> float:
-        """Exponential backoff with jitter, capped."""
-        ceiling = min(self.backoff_cap, self.backoff * 2.0 ** min(failures, 16))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-    def _reconnect_loop(
-        self, names: list[str], sequencer: TradeSequencer, stop: threading.Event, status: StreamStatus
-    ) -> None:
-        """Sessions back to back, with exponential backoff and jitter after ones that carried nothing."""
-        streams = [f"{name.lower()}@trade" for name in names]
-        failures = 0
-        connects = 0
-        while not stop.is_set():
-            if connects:
-                with status.lock:
-                    status.reconnects += 1
-            connects += 1
-            healthy = self._session(streams, names, sequencer, stop, status)
-            failures = 0 if healthy else failures + 1
-            if stop.is_set():
-                break
-            delay = self._delay(failures)
-            with status.lock:
-                status.connected = False
-                status.message = f"reconnecting in {delay:.1f} s"
-            log.info("Binance stream: reconnecting in %.1f s", delay)
-            stop.wait(delay)
-
-    def _fetch(self, symbol: str, from_id: int) -> list[Tick] | None:
-        """A page of `historicalTrades`, or None once Binance has refused them for good."""
-        if self._fill_refused:
-            return None
-        try:
-            rows = self.rest.historical_trades(symbol, from_id, FILL_PAGE)
-        except BinanceRefused as exc:
-            self._fill_refused = True
-            log.warning("Binance stream: missed trades cannot be filled from now on: %s", exc)
-            return None
+    def _fetch(self, symbol: str, from_id: int, limit: int) -> list[Tick]:
+        rows = self.rest.historical_trades(symbol, from_id, limit)
         return [parse_rest_trade(row, symbol) for row in rows]
 
-    def _connect(self, streams: list[str]) -> Connection:
-        """Open a socket on the URL form that last worked; on a refused handshake try the next form.
-
-        The form that works is remembered, so reconnects go straight to it.
-        """
-        urls = stream_urls(self.stream_url, streams)
-        refusal: Exception | None = None
-        for _ in urls:
-            url = urls[self._url_choice % len(urls)]
-            try:
-                return Connection(url, streams, self.silence_timeout)
-            except Exception as exc:
-                if not is_handshake_refusal(exc):
-                    raise
-                log.info("Binance stream: %s refused the connection (%s)", url, exc)
-                self._url_choice += 1
-                refusal = exc
-        assert refusal is not None  # `urls` is never empty
-        raise refusal
-
-    def _session(
+    def _consume(
         self,
-        streams: list[str],
-        names: list[str],
+        inbox: Inbox,
         sequencer: TradeSequencer,
+        filler: GapFiller,
+        refresher: ListingRefresher,
         stop: threading.Event,
         status: StreamStatus,
-    ) -> bool:
-        """One connection from connect to death; True when it carried traffic (resets the backoff)."""
-        try:
-            conn = self._connect(streams)
-        except Exception as exc:
-            log.warning("Binance stream: cannot connect to %s: %s", self.stream_url, exc)
-            with status.lock:
-                status.message = f"connect failed: {exc}"
-            return False
-        log.info("Binance stream: connected, subscribed to %s", ", ".join(streams))
-        with status.lock:
-            status.connected = True
-            status.message = "connected"
-        delivered = 0
-        opened = time.monotonic()
-        try:
-            for name in names:
-                sequencer.catch_up(name)
-            delivered = self._pump(conn, sequencer, stop, status)
-        except BinanceBanned:
-            raise
-        except ExchangeError as exc:
-            log.warning("Binance stream: gap fill failed (%s); reconnecting", exc)
-        finally:
-            conn.close()
-        if not stop.is_set():
-            log.warning("Binance stream: connection lost (%s) after %d trades", conn.reason, delivered)
-        return delivered > 0 or time.monotonic() - opened > self.silence_timeout
-
-    def _pump(
-        self, conn: Connection, sequencer: TradeSequencer, stop: threading.Event, status: StreamStatus
-    ) -> int:
-        """Parse and deliver queued messages until the socket dies or `stop` is set."""
-        delivered = 0
+    ) -> None:
+        """Decode and sequence every connection's messages until `stop` is set."""
+        next_report = 0.0
         while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_report:
+                next_report = now + 0.25
+                self._report(filler, refresher, status)
             try:
-                item = conn.queue.get(timeout=0.1)
+                item = inbox.get(timeout=0.1)
             except queue.Empty:
                 continue
-            if item is CLOSED:
-                break
-            received, text = item
-            try:
-                message = json.loads(text)
-            except ValueError:
-                log.warning("Binance stream: not JSON: %s", text[:200])
+            if type(item) is Opened:
+                sequencer.reconnected(item.symbols)
+                if item.reconnect:
+                    refresher.poke()
                 continue
-            event = unwrap_stream_message(message)
-            if event is None:
-                if is_server_shutdown(message):
-                    log.info("Binance stream: server announced a shutdown; reconnecting now")
-                    conn.reason = "serverShutdown"
-                    break
-                _log_control(message)
-                continue
-            try:
-                tick = parse_trade_event(event)
-            except (KeyError, TypeError, ValueError) as exc:
-                # Not delivered, so the sequencer fills this id over REST before the next trade.
-                log.warning("Binance stream: skipping malformed trade %s (%s)", str(event)[:200], exc)
-                continue
-            sequencer.accept(tick)
-            delivered += 1
-            with status.lock:
-                status.last_lag_seconds = received - event["T"] / 1000
-        return delivered
+            tag, received, texts = item
+            for text in texts:
+                self._handle(tag, received, text, sequencer, status)
+
+    def _handle(
+        self, tag: int, received: float, text: bytes, sequencer: TradeSequencer, status: StreamStatus
+    ) -> None:
+        """One message: a trade to sequence, a control reply, or a shutdown notice."""
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            log.warning("Binance stream: not JSON: %r", text[:200])
+            return
+        event = unwrap_stream_message(message)
+        if event is None:
+            if is_server_shutdown(message):
+                log.info("Binance stream: connection %d announced a shutdown; reconnecting it now", tag)
+                assert self.pool is not None
+                self.pool.server_shutdown(tag)
+                return
+            _log_control(message)
+            return
+        try:
+            tick = parse_trade_event(event)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Not delivered, so the next trade of the symbol opens a hole that REST fills.
+            log.warning("Binance stream: skipping malformed trade %s (%s)", str(event)[:200], exc)
+            return
+        sequencer.accept(tick)
+        # A float store is atomic; taking the status lock for it on every trade would cost more.
+        status.last_lag_seconds = received - event["T"] / 1000
+
+    def _report(self, filler: GapFiller, refresher: ListingRefresher, status: StreamStatus) -> None:
+        """Aggregate figures for the status line and metrics."""
+        assert self.pool is not None
+        _connections(status, self.pool.up, self.pool.total)
+        with status.lock:
+            status.holes_pending = filler.pending
+            status.weight_used = self.rest.gate.used
+            status.symbols = len(refresher.current)
+
+
+def _connections(status: StreamStatus, up: int, total: int) -> None:
+    with status.lock:
+        status.connections_up = up
+        status.connections_total = total
+        status.connected = total > 0 and up == total
+        status.message = "connected" if status.connected else f"{up}/{total} connections up"
 
 
 def _log_control(message: Any) -> None:
     """Subscription acks are routine; a refused `SUBSCRIBE` is expected from servers that only honour
     streams named in the URL; other errors and unknown events are worth a line."""
-    if isinstance(message, dict) and message.get("id") == SUBSCRIBE_ID:
-        level = logging.DEBUG if "error" not in message else logging.INFO
-        log.log(level, "Binance stream: reply to SUBSCRIBE (streams are also named in the URL): %s", message)
-    elif isinstance(message, dict) and "result" in message and "error" not in message:
+    if isinstance(message, dict) and "id" in message and "error" in message:
+        log.info("Binance stream: reply to SUBSCRIBE (streams are also named in the URL): %s", message)
+    elif isinstance(message, dict) and "result" in message:
         log.debug("Binance stream: %s", message)
     else:
         log.warning("Binance stream: unexpected message %s", str(message)[:300])
