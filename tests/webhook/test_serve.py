@@ -123,6 +123,7 @@ def test_ca_bundle_without_client_certificate_mode_is_refused(
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(300)  # three interpreters importing the CLI on a loaded machine
 def test_serves_tradingview_over_tls_with_two_workers(pg_url: str, pki: Pki, tmp_path: Path) -> None:
     """The command as users run it: TLS files from the environment, worker processes built by spawn."""
     port = free_port()
@@ -161,7 +162,7 @@ def test_serves_tradingview_over_tls_with_two_workers(pg_url: str, pki: Pki, tmp
         with client_for_url(base, pki, pki.other.as_httpx) as http, pytest.raises(httpx.TransportError):
             http.post("/webhooks/tradingview", content=body)
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
