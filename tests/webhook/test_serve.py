@@ -194,9 +194,16 @@ def test_webhook_server_runs_in_the_callers_event_loop(webhook_db: str, pki: Pki
             good = b'{"ticker": "LIB1", "close": 1, "passphrase": "library-passphrase-0001"}'
             assert http.post("/webhooks/tradingview", content=good).status_code == 200
             assert http.post("/webhooks/tradingview", content=b'{"ticker": "LIB1"}').status_code == 401
+        with client_for_url(f"https://127.0.0.1:{port}", pki, pki.other.as_httpx) as http:
+            with pytest.raises(httpx.TransportError):
+                http.post("/webhooks/tradingview", content=good)
+            deadline = time.monotonic() + 10  # counted by the server's loop, after the client gave up
+            while counts.tls_refused < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
     finally:
         server.should_exit = True
         thread.join(30)
     assert not thread.is_alive()
     assert counts.snapshot() == {200: 1, 401: 1}
+    assert counts.tls_refused == 1
     assert app.state.alert_counts is counts
