@@ -220,7 +220,7 @@ async def load(
     for sender in group:
         for status, number in sender.statuses.items():
             statuses[status] = statuses.get(status, 0) + number
-    quantiles = statistics.quantiles(latencies, n=100)
+    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")  # never beyond the max
     stored = (rows_after - rows_before) / seconds
     print(
         f"[{scenario.name}] {f'{scenario.rate:g} alerts/s open loop' if scenario.rate else f'senders: {senders}'}, measured: {seconds:.0f} s after {warmup:.0f} s warm-up, statuses: {statuses}"
