@@ -30,6 +30,8 @@ def test_tls_options_exist_and_are_documented(option: str) -> None:
     result = CliRunner().invoke(app, ["serve-webhook", "--help"], env={"COLUMNS": "200"})
     assert option in result.output
     assert option in README
+    variable = "MDTOOL_WEBHOOK_" + option.removeprefix("--").upper().replace("-", "_")
+    assert variable in result.output.replace("\n", " ").replace("│", " ").replace(" ", "")
 
 
 def test_package_surface() -> None:

@@ -123,6 +123,7 @@ def test_ca_bundle_without_client_certificate_mode_is_refused(
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(300)  # three interpreters importing the CLI on a loaded machine
 def test_serves_tradingview_over_tls_with_two_workers(pg_url: str, pki: Pki, tmp_path: Path) -> None:
     """The command as users run it: TLS files from the environment, worker processes built by spawn."""
     port = free_port()
@@ -161,7 +162,7 @@ def test_serves_tradingview_over_tls_with_two_workers(pg_url: str, pki: Pki, tmp
         with client_for_url(base, pki, pki.other.as_httpx) as http, pytest.raises(httpx.TransportError):
             http.post("/webhooks/tradingview", content=body)
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
@@ -193,9 +194,16 @@ def test_webhook_server_runs_in_the_callers_event_loop(webhook_db: str, pki: Pki
             good = b'{"ticker": "LIB1", "close": 1, "passphrase": "library-passphrase-0001"}'
             assert http.post("/webhooks/tradingview", content=good).status_code == 200
             assert http.post("/webhooks/tradingview", content=b'{"ticker": "LIB1"}').status_code == 401
+        with client_for_url(f"https://127.0.0.1:{port}", pki, pki.other.as_httpx) as http:
+            with pytest.raises(httpx.TransportError):
+                http.post("/webhooks/tradingview", content=good)
+            deadline = time.monotonic() + 10  # counted by the server's loop, after the client gave up
+            while counts.tls_refused < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
     finally:
         server.should_exit = True
         thread.join(30)
     assert not thread.is_alive()
     assert counts.snapshot() == {200: 1, 401: 1}
+    assert counts.tls_refused == 1
     assert app.state.alert_counts is counts

@@ -64,16 +64,16 @@ def serve_webhook(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.", min=1)] = 1,
     ssl_certfile: Annotated[
         Path | None,
-        typer.Option(help=f"Serve HTTPS with this certificate chain (PEM). [env: {SSL_CERTFILE_VARIABLE}]"),
+        typer.Option(help=f"Serve HTTPS with this certificate chain (PEM); or set {SSL_CERTFILE_VARIABLE}."),
     ] = None,
     ssl_keyfile: Annotated[
-        Path | None, typer.Option(help=f"Private key of --ssl-certfile (PEM). [env: {SSL_KEYFILE_VARIABLE}]")
+        Path | None, typer.Option(help=f"Private key of --ssl-certfile (PEM); or set {SSL_KEYFILE_VARIABLE}.")
     ] = None,
     ssl_ca_certs: Annotated[
         Path | None,
         typer.Option(
             help="CA bundle TradingView's client certificate must chain to (tls-client-cert mode; "
-            f"default: the system's trusted CAs). [env: {SSL_CA_CERTS_VARIABLE}]"
+            f"default: the system's trusted CAs); or set {SSL_CA_CERTS_VARIABLE}."
         ),
     ] = None,
 ) -> None:

@@ -46,9 +46,13 @@ class AlertCounts:
 
     def __init__(self) -> None:
         self.by_status: Counter[int] = Counter()
+        self.tls_refused = 0  # handshakes refused by the client-certificate check (no HTTP status)
 
     def record(self, status: int) -> None:
         self.by_status[status] += 1
+
+    def record_tls_refusal(self) -> None:
+        self.tls_refused += 1
 
     def snapshot(self) -> dict[int, int]:
         """A copy, safe to read from another thread while requests keep arriving."""

@@ -18,6 +18,7 @@ by SIGTERM (or a `KeyboardInterrupt`) instead of exit 0; both are turned into a 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import signal
 import threading
@@ -90,7 +91,12 @@ def webhook_config(app: Starlette, tls: TlsFiles | None = None, **settings: Any)
 
 
 def webhook_server(app: Starlette, host: str, port: int, tls: TlsFiles | None = None) -> uvicorn.Server:
-    """A server for an app built with `create_app`, run by the caller (`await server.serve()`)."""
+    """A server for an app built with `create_app`, run by the caller (`await server.serve()`).
+
+    Refused TLS handshakes are counted in the app's `AlertCounts` (`tls_refused`).
+    """
+    if tls is not None and tls.counts is None:
+        tls = dataclasses.replace(tls, counts=app.state.alert_counts)
     return uvicorn.Server(webhook_config(app, tls, host=host, port=port))
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mdtool.config import SSL_CA_CERTS_VARIABLE, SSL_CERTFILE_VARIABLE, SSL_KEYFILE_VARIABLE
 from mdtool.errors import ConfigError, UsageError
-from mdtool.webhook.access import new_request_id
+from mdtool.webhook.access import AlertCounts, new_request_id
 
 log = logging.getLogger(__name__)
 # What TradingView documents its webhook client certificate to carry.
@@ -58,7 +58,13 @@ def subject_problem(certificate: dict[str, Any]) -> str | None:
 
 
 class TradingViewCertificate(ssl.SSLObject):
-    """An `SSLObject` whose handshake also requires TradingView's subject; logs every refusal."""
+    """An `SSLObject` whose handshake also requires TradingView's subject; logs every refusal.
+
+    `counts`, set on a subclass per context (`SSLContext` creates these objects itself, so a class
+    attribute is the only way in), receives the refusals for metrics.
+    """
+
+    counts: AlertCounts | None = None
 
     def do_handshake(self) -> None:
         try:
@@ -66,12 +72,17 @@ class TradingViewCertificate(ssl.SSLObject):
         except _AGAIN:
             raise
         except ssl.SSLError as error:
-            _refused(_describe(error))
+            self._refused(_describe(error))
             raise
         problem = subject_problem(self.getpeercert() or {})
         if problem is not None:
-            _refused(problem)
+            self._refused(problem)
             raise ssl.SSLCertVerificationError(problem)
+
+    def _refused(self, reason: str) -> None:
+        log.warning("%s TLS handshake refused: %s", new_request_id(), reason)
+        if self.counts is not None:
+            self.counts.record_tls_refusal()
 
 
 def _describe(error: ssl.SSLError) -> str:
@@ -82,23 +93,20 @@ def _describe(error: ssl.SSLError) -> str:
     return f"{reason}: {verify}" if verify else reason
 
 
-def _refused(reason: str) -> None:
-    log.warning("%s TLS handshake refused: %s", new_request_id(), reason)
-
-
 @dataclass(frozen=True)
 class TlsFiles:
     """Server certificate and key, and for TradingView's client certificate the CA bundle to trust.
 
     An instance is uvicorn's `ssl_context_factory` (picklable, so worker processes build their own
     context). `check_client` requires and checks the client certificate; `ca_certs` None then means
-    the system's trusted CAs.
+    the system's trusted CAs. Refused handshakes are counted in `counts` when given.
     """
 
     certfile: Path
     keyfile: Path | None = None
     ca_certs: Path | None = None
     check_client: bool = False
+    counts: AlertCounts | None = field(default=None, compare=False)
 
     def context(self) -> ssl.SSLContext:
         """The server context; `ConfigError` naming the file that cannot be loaded."""
@@ -111,7 +119,9 @@ class TlsFiles:
             raise ConfigError(f"cannot load the TLS certificate and key ({files}): {_short(error)}") from None
         if self.check_client:
             context.verify_mode = ssl.CERT_REQUIRED
-            context.sslobject_class = TradingViewCertificate
+            context.sslobject_class = type(
+                "TradingViewCertificate", (TradingViewCertificate,), {"counts": self.counts}
+            )
             if self.ca_certs is None:
                 context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
             else:
