@@ -12,6 +12,7 @@ Trades are `ArchiveTrade`s; the same objects can be handed to `FakeBinance.trade
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import threading
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.binance import FakeBinance
 
 TRADES_HEADER = "id,price,qty,quote_qty,time,is_buyer_maker,is_best_match"
 KLINES_HEADER = (
@@ -254,3 +257,20 @@ def _handler(archive: FakeArchive) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
     return Handler
+
+
+class ArchiveBackedBinance(FakeBinance):
+    """`FakeBinance` whose `historicalTrades` looks trades up by id, so its history may have holes
+    (ids Binance never published), as the real venue's does."""
+
+    def historical_trades(self, params: dict[str, str]) -> tuple[int, Any]:
+        symbol = params.get("symbol", "")
+        if symbol not in self.symbols or "fromId" not in params:
+            return super().historical_trades(params)
+        limit = int(params.get("limit", 500))
+        if not 1 <= limit <= 1000:
+            return super().historical_trades(params)
+        with self.lock:
+            book = list(self.trades[symbol])
+        first = bisect.bisect_left([t.id for t in book], int(params["fromId"]))
+        return 200, [trade.rest() for trade in book[first : first + limit]]

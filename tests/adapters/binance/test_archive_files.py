@@ -69,7 +69,7 @@ def test_a_file_that_never_matches_its_checksum_fails_naming_it(
 ) -> None:
     path = archive.publish_trades("BTCUSDT", make_trades(1, T0, T0 + timedelta(seconds=5), 100), DAY)
     archive.corrupt(path)
-    with pytest.raises(ArchiveError, match="BTCUSDT-trades-2024-03-05.zip"):
+    with pytest.raises(ArchiveError, match=r"BTCUSDT-trades-2024-03-05\.zip"):
         client.fetch(file_for(TRADES, "BTCUSDT", DAILY, DAY))
     assert archive.count(".zip") == 2
     assert not any(client._dir.iterdir()), "nothing from the bad file is left behind"
