@@ -16,6 +16,7 @@ import bisect
 import hashlib
 import io
 import threading
+import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -126,6 +127,8 @@ class FakeArchive:
         self.checksums: dict[str, str] = {}
         self.damaged: dict[str, int] = {}
         self.requests: list[str] = []
+        self.throttle = 0.0
+        """Seconds to pause after every 64 KiB sent: a slow network, to interrupt a download."""
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -254,7 +257,13 @@ def _handler(archive: FakeArchive) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/zip" if status == 200 else "application/xml")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                for offset in range(0, len(body), 65_536):
+                    self.wfile.write(body[offset : offset + 65_536])
+                    if archive.throttle:
+                        time.sleep(archive.throttle)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
     return Handler
 

@@ -29,9 +29,13 @@ class World:
 
     def source(self, via: Via = Via.auto) -> ArchiveBarSource:
         rest = BinanceRest(self.exchange.base_url, timeout=5, backoff=0.01, backoff_cap=0.05)
-        return ArchiveBarSource(BinanceBarSource(rest), ArchiveClient(self.archive.base_url, backoff=0.01), via)
+        return ArchiveBarSource(
+            BinanceBarSource(rest), ArchiveClient(self.archive.base_url, backoff=0.01), via
+        )
 
-    def run(self, engine: Engine, interval: str, since: datetime, via: Via = Via.auto, **kw: object) -> ArchiveBarSource:
+    def run(
+        self, engine: Engine, interval: str, since: datetime, via: Via = Via.auto, **kw: object
+    ) -> ArchiveBarSource:
         source = self.source(via)
         try:
             run_backfill(engine, source, BackfillRequest("BTCUSDT", interval, since=since, **kw))  # type: ignore[arg-type]
@@ -45,7 +49,9 @@ class World:
             opens.append(ms(t))
             t = next_open(interval, t)
         length = LENGTH[interval] or 2_592_000_000
-        return self.archive.publish_klines("BTCUSDT", interval, opens, length, start.date(), monthly=monthly, **kw)
+        return self.archive.publish_klines(
+            "BTCUSDT", interval, opens, length, start.date(), monthly=monthly, **kw
+        )
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from mdtool.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 _ATTEMPTS = 4
 """Connection failures and 5xx answers are retried this many times in all, with backoff."""
 
@@ -129,6 +129,11 @@ class ArchiveClient:
                     finally:
                         if done.path is not None:
                             done.path.unlink(missing_ok=True)
+            except BaseException:
+                # Ctrl-C or a failure: downloads in flight stop at their next chunk, so leaving the
+                # pool (which waits for its threads) is prompt.
+                self._cancel.set()
+                raise
             finally:
                 self._cancel_pending(pending)
 
