@@ -163,7 +163,7 @@ def _import_file(
         with source.csv(got) as (stream, header):
             _, stored = copy_trade_csv(
                 engine, stream, header=header, exchange=source.exchange, symbol=symbol,
-                source=source.source, since=since, on_rows=progress.rows,
+                source=source.source, since=since, until=got.file.end, on_rows=progress.rows,
             )  # fmt: skip
         return stored
     stored = 0

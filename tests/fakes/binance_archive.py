@@ -12,7 +12,9 @@ Trades are `ArchiveTrade`s; the same objects can be handed to `FakeBinance.trade
 
 from __future__ import annotations
 
+import argparse
 import bisect
+import contextlib
 import hashlib
 import io
 import threading
@@ -22,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.binance import FakeBinance
@@ -128,6 +131,8 @@ class FakeArchive:
         self.damaged: dict[str, int] = {}
         self.requests: list[str] = []
         self.throttle = 0.0
+        self.latency = 0.0
+        """Seconds before every answer (a network round trip), for benchmarks."""
         """Seconds to pause after every 64 KiB sent: a slow network, to interrupt a download."""
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -247,11 +252,14 @@ def _not_found(path: str) -> bytes:
 def _handler(archive: FakeArchive) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes: no delayed-ACK stalls
 
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
         def do_GET(self) -> None:
+            if archive.latency:
+                time.sleep(archive.latency)
             status, body = archive.answer(self.path.lstrip("/"))
             self.send_response(status)
             self.send_header("Content-Type", "application/zip" if status == 200 else "application/xml")
@@ -270,7 +278,14 @@ def _handler(archive: FakeArchive) -> type[BaseHTTPRequestHandler]:
 
 class ArchiveBackedBinance(FakeBinance):
     """`FakeBinance` whose `historicalTrades` looks trades up by id, so its history may have holes
-    (ids Binance never published), as the real venue's does."""
+    (ids Binance never published), as the real venue's does; `latency` delays every REST answer."""
+
+    latency = 0.0
+
+    def route(self, path: str, params: dict[str, str], api_key: str | None = None) -> tuple[int, Any]:
+        if self.latency:
+            time.sleep(self.latency)
+        return super().route(path, params, api_key)
 
     def historical_trades(self, params: dict[str, str]) -> tuple[int, Any]:
         symbol = params.get("symbol", "")
@@ -283,3 +298,30 @@ class ArchiveBackedBinance(FakeBinance):
             book = list(self.trades[symbol])
         first = bisect.bisect_left([t.id for t in book], int(params["fromId"]))
         return 200, [trade.rest() for trade in book[first : first + limit]]
+
+
+def main() -> None:
+    """Serve a directory as the archive and a fake exchange, each on its port (for bench/archive.py)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--directory", required=True, help="files below it are served at their relative path")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer, on both")
+    parser.add_argument(
+        "--weight-limit", type=int, default=6000, help="REST weight per minute (Binance: 6000)"
+    )
+    args = parser.parse_args()
+    archive = FakeArchive()
+    root = Path(args.directory)
+    for file in root.rglob("*.zip"):
+        archive.publish(str(file.relative_to(root)), file.read_bytes())
+    archive.latency = args.latency
+    listed = datetime(2017, 8, 17, tzinfo=UTC)
+    exchange = ArchiveBackedBinance(symbols={"BTCUSDT": listed}, weight_limit=args.weight_limit)
+    exchange.latency = args.latency
+    with archive, exchange:
+        print(f"{archive.base_url} {exchange.base_url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -49,7 +49,7 @@ def test_bulk_rows_equal_record_rows(pg_url: str, tmp_path: Path, header: bool) 
     engine = create_engine(pg_url)
     staged, stored = copy_trade_csv(
         engine, io.BytesIO(content.encode() + b"\n"), header=header, exchange="binance", symbol="BULK",
-        source="trade", since=T0 - timedelta(days=1),
+        source="trade", since=T0 - timedelta(days=1), until=T0 + timedelta(days=1),
     )  # fmt: skip
     assert (staged, stored) == (6, 6)
     ticks = [t for page in read_trades(path, "t.zip", "RECORDS") for t in page]
@@ -63,7 +63,13 @@ def test_bulk_import_is_idempotent_and_honours_since(pg_url: str) -> None:
     content = ("\n".join(ROWS) + "\n").encode()
     engine = create_engine(pg_url)
     since = datetime(2025, 1, 1, tzinfo=UTC)
-    common = {"header": False, "exchange": "binance", "symbol": "BTCUSDT", "source": "trade"}
+    common = {
+        "header": False,
+        "exchange": "binance",
+        "symbol": "BTCUSDT",
+        "source": "trade",
+        "until": T0 + timedelta(days=1),
+    }
     assert copy_trade_csv(engine, io.BytesIO(content), since=since, **common) == (6, 3)  # type: ignore[arg-type]
     assert copy_trade_csv(engine, io.BytesIO(content), since=T0, **common) == (6, 3)  # type: ignore[arg-type]
     assert copy_trade_csv(engine, io.BytesIO(content), since=T0, **common) == (6, 0)  # type: ignore[arg-type]
@@ -76,7 +82,19 @@ def test_a_bad_row_stores_nothing_of_the_file(pg_url: str) -> None:
     with pytest.raises(RejectedDataError):
         copy_trade_csv(
             engine, io.BytesIO(content), header=False, exchange="binance", symbol="BAD", source="trade",
-            since=T0 - timedelta(days=1),
+            since=T0 - timedelta(days=1), until=T0 + timedelta(days=1),
         )  # fmt: skip
     engine.dispose()
     assert rows(pg_url, "BAD") == []
+
+
+def test_a_collision_in_an_empty_span_falls_back_to_ignoring_duplicates(pg_url: str) -> None:
+    content = ("\n".join([*ROWS, ROWS[0]]) + "\n").encode()  # the same trade twice in one file
+    engine = create_engine(pg_url)
+    imported = copy_trade_csv(
+        engine, io.BytesIO(content), header=False, exchange="binance", symbol="TWICE", source="trade",
+        since=T0 - timedelta(days=1), until=T0 + timedelta(days=1),
+    )  # fmt: skip
+    engine.dispose()
+    assert imported == (7, 6)
+    assert len(rows(pg_url, "TWICE")) == 6

@@ -42,16 +42,26 @@ def newest_trade(engine: Engine, exchange: str, symbol: str, source: str) -> Sto
 def id_holes(
     engine: Engine, exchange: str, symbol: str, source: str, since: datetime
 ) -> list[tuple[int, int]]:
-    """Runs of missing ids [first, last] between stored trades at or after `since`, ascending."""
+    """Runs of missing ids [first, last] between stored trades at or after `since`, ascending.
+
+    One aggregate first (count, lowest and highest id): when the count fills the id range there is
+    no hole, and the sort the window query needs is spared.
+    """
     trade_id = cast(ticks.c.trade_id, BigInteger)
+    series = (
+        ticks.c.exchange == exchange,
+        ticks.c.symbol == symbol,
+        ticks.c.source == source,
+        ticks.c.timestamp >= since,
+    )
+    summary = select(func.count(), func.min(trade_id), func.max(trade_id)).where(*series)
+    with database_errors("cannot look for missing trade ids"), engine.connect() as conn:
+        count, lowest, highest = conn.execute(summary).one()
+    if not count or highest - lowest + 1 == count:
+        return []
     ordered = (
         select(trade_id.label("id"), func.lag(trade_id).over(order_by=trade_id).label("prev"))
-        .where(
-            ticks.c.exchange == exchange,
-            ticks.c.symbol == symbol,
-            ticks.c.source == source,
-            ticks.c.timestamp >= since,
-        )
+        .where(*series)
         .subquery()
     )
     query = (
