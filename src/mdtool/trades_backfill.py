@@ -15,8 +15,11 @@ The series lock, the summary and the progress reporting work as for bars (`mdtoo
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -36,6 +39,8 @@ from mdtool.transfer_progress import NoTransferProgress, TransferProgress
 log = logging.getLogger(__name__)
 
 _MAX_REPORTED_HOLES = 5
+_IMPORTS_IN_FLIGHT = 2
+"""Files imported at once on PostgreSQL: one stages its CSV while the other COPYs into the table."""
 
 
 @dataclass(frozen=True)
@@ -132,22 +137,56 @@ def _import_archive(
     if len(todo) < len(planned):
         log.info("archive: %d of %d files already imported", len(planned) - len(todo), len(planned))
     progress.start(f"{source.exchange} {symbol} trades", len(todo))
+    workers = _IMPORTS_IN_FLIGHT if is_postgres(engine) else 1
     try:
-        for got in source.download(symbol, todo, progress.downloaded, progress.more_files):
-            progress.file_done()
-            if got.path is None:
-                summary.missing_files.append(got.file.name)
-                continue
-            since = max(start, got.file.start)
-            stored = _import_file(engine, source, symbol, got, since, progress)
-            record_import(
-                engine, source.exchange, symbol, source.dataset, got.file.name,
-                (since, got.file.end), stored, got.sha256,
-            )  # fmt: skip
-            summary.archive_files += 1
-            summary.archive_rows += stored
+        with ThreadPoolExecutor(workers, thread_name_prefix="archive-import") as pool:
+            pending: deque[Future[tuple[Downloaded, datetime, int]]] = deque()
+            try:
+                for got in source.download(symbol, todo, progress.downloaded, progress.more_files):
+                    if got.path is None:
+                        progress.file_done()
+                        summary.missing_files.append(got.file.name)
+                        continue
+                    task = (engine, source, symbol, _keep(got), max(start, got.file.start), progress)
+                    pending.append(pool.submit(_import_file, *task))
+                    while len(pending) >= workers:
+                        _imported(engine, source, symbol, pending.popleft().result(), summary, progress)
+                while pending:
+                    _imported(engine, source, symbol, pending.popleft().result(), summary, progress)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
     finally:
         progress.finish()
+
+
+def _keep(got: Downloaded) -> Downloaded:
+    """A second name for a downloaded zip, so it outlives the download loop moving on to the next
+    file while it is imported; the import removes it (and closing the client removes any left)."""
+    assert got.path is not None
+    kept = got.path.with_name(got.path.name + ".import")
+    os.link(got.path, kept)
+    return replace(got, path=kept)
+
+
+def _imported(
+    engine: Engine,
+    source: BinanceTradeHistory,
+    symbol: str,
+    result: tuple[Downloaded, datetime, int],
+    summary: TradesSummary,
+    progress: TransferProgress,
+) -> None:
+    """Book a finished import: the file record (so a re-run skips it), the counts, the progress."""
+    got, since, stored = result
+    record_import(
+        engine, source.exchange, symbol, source.dataset, got.file.name, (since, got.file.end), stored,
+        got.sha256,
+    )  # fmt: skip
+    summary.archive_files += 1
+    summary.archive_rows += stored
+    progress.file_done()
 
 
 def _import_file(
@@ -157,21 +196,25 @@ def _import_file(
     got: Downloaded,
     since: datetime,
     progress: TransferProgress,
-) -> int:
-    """Store one verified zip's trades at or after `since`; returns how many were new."""
-    if is_postgres(engine):
-        with source.csv(got) as (stream, header):
-            _, stored = copy_trade_csv(
-                engine, stream, header=header, exchange=source.exchange, symbol=symbol,
-                source=source.source, since=since, until=got.file.end, on_rows=progress.rows,
-            )  # fmt: skip
-        return stored
-    stored = 0
-    for page in source.ticks(got, symbol):
-        kept = [tick for tick in page if tick.timestamp >= since]
-        stored += write_ticks(engine, kept)
-        progress.rows(len(page))
-    return stored
+) -> tuple[Downloaded, datetime, int]:
+    """Store one verified zip's trades at or after `since` (then delete it); returns how many were new."""
+    assert got.path is not None
+    try:
+        if is_postgres(engine):
+            with source.csv(got) as (stream, header):
+                _, stored = copy_trade_csv(
+                    engine, stream, header=header, exchange=source.exchange, symbol=symbol,
+                    source=source.source, since=since, until=got.file.end, on_rows=progress.rows,
+                )  # fmt: skip
+            return got, since, stored
+        stored = 0
+        for page in source.ticks(got, symbol):
+            kept = [tick for tick in page if tick.timestamp >= since]
+            stored += write_ticks(engine, kept)
+            progress.rows(len(page))
+        return got, since, stored
+    finally:
+        got.path.unlink(missing_ok=True)
 
 
 def _fill_from_rest(
