@@ -98,3 +98,45 @@ def test_a_collision_in_an_empty_span_falls_back_to_ignoring_duplicates(pg_url: 
     engine.dispose()
     assert imported == (7, 6)
     assert len(rows(pg_url, "TWICE")) == 6
+
+
+def bar_rows(url: str, symbol: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    columns = "exchange, interval, timestamp, open::text, high::text, low::text, close::text, volume::text, quote_volume::text, trade_count"
+    with engine.connect() as conn:
+        query = f"SELECT {columns} FROM market_data_ohlcv WHERE symbol = :s ORDER BY timestamp"
+        found = [tuple(r) for r in conn.execute(text(query), {"s": symbol})]
+    engine.dispose()
+    return found
+
+
+def test_bulk_bars_equal_record_bars_and_corrections_replace_them(pg_url: str, tmp_path: Path) -> None:
+    from mdtool.adapters.binance.archive_csv import read_klines
+    from mdtool.storage.bulk_copy import copy_kline_csv
+    from mdtool.storage.writer import write_bars
+    from tests.fakes.binance_archive import kline_csv
+
+    start_ms = 1735689480000  # 2024-12-31 23:58: two bars in milliseconds, then microseconds
+    lines = [kline_csv(start_ms + i * 60_000, 60_000, i >= 2) for i in range(5)]
+    content = ("open_time,open\n" + "\n".join(lines) + "\n").encode()
+    path = tmp_path / "k.zip"
+    path.write_bytes(zip_bytes("k.csv", ["open_time,open", *lines]))
+    since = datetime(2024, 12, 31, 23, 59, tzinfo=UTC)
+    until = since + timedelta(minutes=3)
+    engine = create_engine(pg_url)
+    common = {"header": True, "exchange": "binance", "interval": "1m", "since": since, "until": until}
+    opens, stored = copy_kline_csv(engine, io.BytesIO(content), symbol="BULK", **common)  # type: ignore[arg-type]
+    assert opens == [since + timedelta(minutes=i) for i in range(3)] and stored == 3
+    bars = [
+        b
+        for page in read_klines(path, "k.zip", "RECORDS", "1m")
+        for b in page
+        if since <= b.timestamp < until
+    ]
+    assert write_bars(engine, bars) == 3
+    assert bar_rows(pg_url, "BULK") == bar_rows(pg_url, "RECORDS")
+    assert copy_kline_csv(engine, io.BytesIO(content), symbol="BULK", **common)[1] == 0  # type: ignore[arg-type]
+    corrected = content.replace(b",1.00000000,", b",2.00000000,").replace(b".01000000,", b".02000000,")
+    assert copy_kline_csv(engine, io.BytesIO(corrected), symbol="BULK", **common)[1] == 3  # type: ignore[arg-type]
+    engine.dispose()
+    assert bar_rows(pg_url, "BULK") != bar_rows(pg_url, "RECORDS")

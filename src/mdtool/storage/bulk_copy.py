@@ -1,4 +1,4 @@
-"""Bulk import of a trades CSV straight into `market_data_ticks` on PostgreSQL, without Python rows.
+"""Bulk import of archive CSVs (trades, klines) straight into the tables on PostgreSQL, no Python rows.
 
 The file's bytes are streamed into a temporary staging table with `COPY ... (FORMAT csv)` - the
 database parses the CSV - and SQL turns the staged rows into ticks. When nothing of the series is
@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine, select, text
 
 from mdtool.errors import DatabaseError, RejectedDataError
 from mdtool.storage.engine import database_errors, describe_error
-from mdtool.storage.schema import TICKS_TABLE, ticks
+from mdtool.storage.schema import OHLCV_TABLE, TICKS_TABLE, ohlcv, ticks
 
 _STAGE = "mdtool_stage_trade_csv"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -93,9 +93,9 @@ def copy_trade_csv(
     with database_errors(action), _driver_errors(action), engine.begin() as conn:
         raw = _driver(conn)
         conn.execute(text(_CREATE_STAGE))
-        staged = _copy_in(raw, stream, header, on_rows)
+        staged = _copy_in(raw, _STAGE, stream, header, on_rows)
         if _span_is_empty(conn, exchange, symbol, source, since, until):
-            piped = _pipe(engine, conn, rows)
+            piped = _pipe(engine, conn, TICKS_TABLE, _COLUMNS, rows)
             if piped is not None:
                 return staged, piped
         insert = sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT DO NOTHING").format(
@@ -124,12 +124,16 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
 
 
 def _copy_in(
-    raw: psycopg.Connection[Any], stream: IO[bytes], header: bool, on_rows: Callable[[int], None] | None
+    raw: psycopg.Connection[Any],
+    stage: str,
+    stream: IO[bytes],
+    header: bool,
+    on_rows: Callable[[int], None] | None = None,
 ) -> int:
     """Stream the CSV into the staging table; returns how many rows it held."""
     options = "FORMAT csv, HEADER true" if header else "FORMAT csv"
     with raw.cursor() as cursor:
-        with cursor.copy(f"COPY {_STAGE} FROM STDIN ({options})") as copy:
+        with cursor.copy(f"COPY {stage} FROM STDIN ({options})") as copy:
             while block := stream.read(_BLOCK):
                 copy.write(block)
                 if on_rows is not None:
@@ -137,14 +141,14 @@ def _copy_in(
         return max(cursor.rowcount, 0)
 
 
-def _pipe(engine: Engine, conn: Connection, rows: sql.Composed) -> int | None:
+def _pipe(engine: Engine, conn: Connection, table: str, columns: str, rows: sql.Composed) -> int | None:
     """COPY the transformed staged rows into the table on a second connection; None (and nothing
     written) when one collides with a stored row."""
     savepoint = conn.begin_nested()  # a COPY OUT cut short leaves this connection usable
     try:
         with engine.begin() as target, _driver(conn).cursor() as out, _driver(target).cursor() as into:
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-                sql.Identifier(TICKS_TABLE), sql.SQL(_COLUMNS)
+                sql.Identifier(table), sql.SQL(columns)
             )
             export = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(rows)
             with into.copy(statement) as sink, out.copy(export) as source:
@@ -168,5 +172,103 @@ def _span_is_empty(
         ticks.c.timestamp >= since,
         ticks.c.timestamp < until,
         ticks.c.source == source,
+    )
+    return conn.execute(query.limit(1)).first() is None
+
+
+_KLINE_STAGE = "mdtool_stage_kline_csv"
+_CREATE_KLINE_STAGE = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_KLINE_STAGE} (
+    open_time bigint NOT NULL, open text NOT NULL, high text NOT NULL, low text NOT NULL,
+    close text NOT NULL, volume text NOT NULL, close_time bigint, quote_volume text, trades bigint,
+    taker_base text, taker_quote text, ignored text
+) ON COMMIT DELETE ROWS
+"""
+_BAR_COLUMNS = (
+    'exchange, symbol, "interval", "timestamp", open, high, low, close, volume, quote_volume, trade_count'
+)
+_MICROS = f"(CASE WHEN open_time >= {MICROSECONDS_FROM} THEN open_time ELSE open_time * 1000 END)"
+_BAR_SELECT = f"""
+SELECT {{exchange}}::text, {{symbol}}::text, {{interval}}::text,
+       timestamptz 'epoch' + {_MICROS} * interval '1 microsecond',
+       trim_scale(open::numeric), trim_scale(high::numeric), trim_scale(low::numeric),
+       trim_scale(close::numeric), trim_scale(volume::numeric), trim_scale(quote_volume::numeric),
+       trades::bigint
+FROM {_KLINE_STAGE}
+WHERE {_MICROS} >= {{since}} AND {_MICROS} < {{until}}
+"""
+_BAR_VALUES = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
+_BAR_UPSERT = (
+    ' ON CONFLICT (exchange, symbol, "interval", "timestamp") DO UPDATE SET '
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _BAR_VALUES)
+    + ", ingested_at = now() WHERE ("
+    + ", ".join(f"{OHLCV_TABLE}.{c}" for c in _BAR_VALUES)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"EXCLUDED.{c}" for c in _BAR_VALUES)
+    + ")"
+)
+
+
+def copy_kline_csv(
+    engine: Engine,
+    stream: IO[bytes],
+    *,
+    header: bool,
+    exchange: str,
+    symbol: str,
+    interval: str,
+    since: datetime,
+    until: datetime,
+) -> tuple[list[datetime], int]:
+    """Import the bars of one klines CSV opening in [since, until), as `writer.write_bars` would
+    (insert, or update a stored bar only where a value differs).
+
+    Returns (open times of the bars in the file's part of the span, ascending; rows inserted or
+    changed). The CSV shape is the REST klines': open time, open, high, low, close, volume, close
+    time, quote volume, trades, taker base, taker quote, ignore.
+    """
+    bounds = {"since": _micros(since), "until": _micros(until)}
+    rows = sql.SQL(_BAR_SELECT).format(
+        exchange=sql.Literal(exchange), symbol=sql.Literal(symbol), interval=sql.Literal(interval),
+        **{name: sql.Literal(value) for name, value in bounds.items()},
+    )  # fmt: skip
+    action = f"cannot import {interval} bars of {symbol}"
+    with database_errors(action), _driver_errors(action), engine.begin() as conn:
+        raw = _driver(conn)
+        conn.execute(text(_CREATE_KLINE_STAGE))
+        _copy_in(raw, _KLINE_STAGE, stream, header)
+        with raw.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} >= %(since)s AND {} < %(until)s ORDER BY 1").format(
+                    sql.SQL(_MICROS), sql.Identifier(_KLINE_STAGE), sql.SQL(_MICROS), sql.SQL(_MICROS)
+                ),
+                bounds,
+            )
+            opens = [_EPOCH + timedelta(microseconds=value) for (value,) in cursor]
+        if opens and _bars_span_is_empty(conn, exchange, symbol, interval, since, until):
+            piped = _pipe(engine, conn, OHLCV_TABLE, _BAR_COLUMNS, rows)
+            if piped is not None:
+                return opens, piped
+        upsert = sql.SQL("INSERT INTO {} ({}) {}" + _BAR_UPSERT).format(
+            sql.Identifier(OHLCV_TABLE), sql.SQL(_BAR_COLUMNS), rows
+        )
+        with raw.cursor() as cursor:
+            cursor.execute(upsert)
+            return opens, max(cursor.rowcount, 0)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _bars_span_is_empty(
+    conn: Connection, exchange: str, symbol: str, interval: str, since: datetime, until: datetime
+) -> bool:
+    query = select(ohlcv.c.timestamp).where(
+        ohlcv.c.exchange == exchange,
+        ohlcv.c.symbol == symbol,
+        ohlcv.c.interval == interval,
+        ohlcv.c.timestamp >= since,
+        ohlcv.c.timestamp < until,
     )
     return conn.execute(query.limit(1)).first() is None

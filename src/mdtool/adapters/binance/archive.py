@@ -12,17 +12,22 @@ REST source, `archive` never asks REST for bars (the not-yet-archived tail is le
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import IO
 
-from mdtool.adapters.binance.archive_csv import read_klines
+from mdtool.adapters.binance.archive_csv import open_csv, read_klines
 from mdtool.adapters.binance.archive_fetch import ArchiveClient
 from mdtool.adapters.binance.archive_layout import MONTHLY, ArchiveFile, days_of, plan
 from mdtool.adapters.binance.history import PAGE_SIZE, BinanceBarSource
 from mdtool.adapters.binance.parse import EXCHANGE, from_ms, kline_open_ms, to_ms
 from mdtool.intervals import ceil_open, count_bars, floor_open
 from mdtool.records import Bar
+from mdtool.sources import BarFile
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +82,7 @@ class ArchiveBarSource:
 
     def fetch_bars(
         self, symbol: str, interval: str, start: datetime, end: datetime
-    ) -> Iterator[Sequence[Bar]]:
+    ) -> Iterator[Sequence[Bar] | BarFile]:
         """Closed bars opening in [start, end): archive files first, then REST for the tail."""
         if self.via is Via.rest:
             yield from self._from_rest(symbol, interval, start, end)
@@ -98,7 +103,7 @@ class ArchiveBarSource:
 
     def _by_cost(
         self, symbol: str, interval: str, files: list[ArchiveFile], start: datetime, end: datetime
-    ) -> Iterator[Sequence[Bar]]:
+    ) -> Iterator[Sequence[Bar] | BarFile]:
         """Files worth downloading from the archive, the other spans from REST, in time order.
 
         In `auto`, a file is worth it when it replaces at least one full REST page: a month of 1h bars
@@ -132,20 +137,20 @@ class ArchiveBarSource:
 
     def _from_files(
         self, symbol: str, interval: str, files: Iterable[ArchiveFile], start: datetime, end: datetime
-    ) -> Iterator[Sequence[Bar]]:
+    ) -> Iterator[Sequence[Bar] | BarFile]:
         for got in self.archive.fetch_all(files):
             if got.path is None:
                 yield from self._instead_of(got.file, symbol, interval, start, end)
                 continue
-            for page in read_klines(got.path, got.file.name, symbol, interval):
-                bars = [bar for bar in page if start <= bar.timestamp < end]
-                self.archive_bars += len(bars)
-                if bars:
-                    yield bars
+            span = (max(start, got.file.start), min(end, got.file.end))
+            yield KlinesFile(got.path, got.file.name, symbol, interval, *span, counted=self._count_archived)
+
+    def _count_archived(self, count: int) -> None:
+        self.archive_bars += count
 
     def _instead_of(
         self, missing: ArchiveFile, symbol: str, interval: str, start: datetime, end: datetime
-    ) -> Iterator[Sequence[Bar]]:
+    ) -> Iterator[Sequence[Bar] | BarFile]:
         """A file the archive does not have: its days (for a month), else REST (in `auto`)."""
         if missing.period == MONTHLY:
             log.info("archive: %s is missing; using its daily files", missing.name)
@@ -165,3 +170,28 @@ class ArchiveBarSource:
         for page in self.rest.fetch_bars(symbol, interval, start, end):
             self.rest_bars += len(page)
             yield page
+
+
+@dataclass(frozen=True)
+class KlinesFile:
+    """A verified klines zip as a `BarFile`: bars opening in [start, end), as CSV or as records.
+
+    Valid until the source moves on to the next file (the download loop then deletes it)."""
+
+    path: Path
+    name: str
+    symbol: str
+    interval: str
+    start: datetime
+    end: datetime
+    counted: Callable[[int], None]
+
+    def csv(self) -> AbstractContextManager[tuple[IO[bytes], bool]]:
+        return open_csv(self.path, self.name)
+
+    def bars(self) -> Iterator[Sequence[Bar]]:
+        for page in read_klines(self.path, self.name, self.symbol, self.interval):
+            yield [bar for bar in page if self.start <= bar.timestamp < self.end]
+
+    def imported(self, count: int) -> None:
+        self.counted(count)
