@@ -90,6 +90,11 @@ class ArchiveBarSource:
         start = ceil_open(interval, start)
         now = self.rest.rest.server_now()
         end = min(end, floor_open(interval, now))
+        if self.via is Via.auto and not any(
+            self._worth(interval, f) for f in plan(interval, symbol, start, end, now.astimezone(UTC)).files
+        ):
+            yield from self._from_rest(symbol, interval, start, end)  # no file would save a request
+            return
         first = self._first_open(symbol, interval, start, end)
         if first is None:
             return  # Binance has no bar in the range (before listing, or delisted): nothing to plan
@@ -104,15 +109,12 @@ class ArchiveBarSource:
     def _by_cost(
         self, symbol: str, interval: str, files: list[ArchiveFile], start: datetime, end: datetime
     ) -> Iterator[Sequence[Bar] | BarFile]:
-        """Files worth downloading from the archive, the other spans from REST, in time order.
-
-        In `auto`, a file is worth it when it replaces at least one full REST page: a month of 1h bars
-        (744) is one klines request, cheaper than a zip and its CHECKSUM. `archive` takes every file.
-        """
+        """Files worth downloading from the archive (`_worth`), the other spans from REST, in time
+        order."""
         batch: list[ArchiveFile] = []
         rest_span: tuple[datetime, datetime] | None = None
         for file in files:
-            if self.via is Via.archive or count_bars(interval, file.start, file.end) >= PAGE_SIZE:
+            if self._worth(interval, file):
                 if rest_span is not None:
                     yield from self._from_rest(symbol, interval, *rest_span)
                     rest_span = None
@@ -126,6 +128,11 @@ class ArchiveBarSource:
             yield from self._from_files(symbol, interval, batch, start, end)
         if rest_span is not None:
             yield from self._from_rest(symbol, interval, *rest_span)
+
+    def _worth(self, interval: str, file: ArchiveFile) -> bool:
+        """Whether to download `file`: always with `--via archive`, else when it replaces at least one
+        full REST page (a month of 1h bars, 744, is one klines request: cheaper than a zip)."""
+        return self.via is Via.archive or count_bars(interval, file.start, file.end) >= PAGE_SIZE
 
     def _first_open(self, symbol: str, interval: str, start: datetime, end: datetime) -> datetime | None:
         """Open time of the first bar Binance has in [start, end): one light request that spares a
