@@ -23,6 +23,7 @@ DEFAULTS: dict[str, str] = {
     "MARKET_DATA_DATABASE_URL": DEFAULT_DATABASE_URL,
     "BINANCE_BASE_URL": "https://api.binance.com",
     "BINANCE_STREAM_URL": "wss://stream.binance.com:9443",
+    "BINANCE_ARCHIVE_URL": "https://data.binance.vision",
     "IBKR_HOST": "127.0.0.1",
     "IBKR_PORT": "4001",
     "IBKR_CLIENT_ID": "1",
@@ -43,6 +44,7 @@ class Settings:
     ibkr_host: str
     ibkr_port: int
     ibkr_client_id: int
+    binance_archive_url: str = DEFAULTS["BINANCE_ARCHIVE_URL"]
 
 
 def read_environment(
@@ -75,6 +77,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         ibkr_host=_host("IBKR_HOST", values["IBKR_HOST"]),
         ibkr_port=_integer("IBKR_PORT", values["IBKR_PORT"], 1, 65535),
         ibkr_client_id=_integer("IBKR_CLIENT_ID", values["IBKR_CLIENT_ID"], 0, 2**31 - 1),
+        binance_archive_url=_http_url(
+            "BINANCE_ARCHIVE_URL", values["BINANCE_ARCHIVE_URL"], ("http", "https")
+        ),
     )
 
 

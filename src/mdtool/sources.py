@@ -9,12 +9,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import IO, Protocol, runtime_checkable
 
 from mdtool.records import Bar, Tick
 from mdtool.selection import Selection
+
+
+class BarFile(Protocol):
+    """A file of bars opening in [start, end) (an archive's klines CSV) that the driver stores in bulk
+    where the database can parse it itself, or as records elsewhere."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+    def csv(self) -> AbstractContextManager[tuple[IO[bytes], bool]]:
+        """The raw CSV (REST klines columns) and whether its first line is a header."""
+
+    def bars(self) -> Iterator[Sequence[Bar]]:
+        """The same bars as records, in pages."""
+
+    def imported(self, count: int) -> None:
+        """Told how many of its bars were stored (for the source's own accounting)."""
 
 
 class BarSource(Protocol):
@@ -34,8 +55,9 @@ class BarSource(Protocol):
 
     def fetch_bars(
         self, symbol: str, interval: str, start: datetime, end: datetime
-    ) -> Iterator[Sequence[Bar]]:
-        """Closed bars opening in [start, end), in ascending batches; ends when the venue has no more."""
+    ) -> Iterator[Sequence[Bar] | BarFile]:
+        """Closed bars opening in [start, end), in ascending batches (pages of records, or whole files
+        for the bulk path); ends when the venue has no more."""
 
     def close(self) -> None:
         """Release connections and threads (idempotent); the CLI calls it when the backfill ends."""

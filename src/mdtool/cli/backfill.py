@@ -1,4 +1,4 @@
-"""`mdtool backfill`: store the missing closed bars of one series."""
+"""`mdtool backfill`: store the missing closed bars of one series, or a Binance symbol's trades."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ from mdtool.backfill import BackfillRequest, BackfillSummary, run_backfill
 from mdtool.cli.console import stderr, stdout
 from mdtool.cli.venues import Source
 from mdtool.config import Settings, load_settings
+from mdtool.errors import UsageError
 from mdtool.migrate import ensure_schema
 from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
 from mdtool.sources import BarSource, TickSource
 from mdtool.storage.engine import create_engine, warn_if_plain_postgres
 from mdtool.tick_backfill import run_tick_backfill
 from mdtool.timestamps import parse_user_time
+from mdtool.trades_backfill import TradesRequest, run_trades_backfill
+from mdtool.transfer_progress import LogTransferProgress, RichTransferProgress, TransferProgress
+
+TRADES = "trades"
 
 
 def backfill(
@@ -28,7 +33,7 @@ def backfill(
         str,
         typer.Argument(
             help="Bar interval in Binance spelling: 1s 1m 3m 5m 15m 30m 1h ... 1d 3d 1w 1M; "
-            "or `ticks` (ibkr) for historical ticks into market_data_ticks."
+            "or `trades` (binance) / `ticks` (ibkr) for trade history into market_data_ticks."
         ),
     ],
     since: Annotated[
@@ -49,6 +54,13 @@ def backfill(
         float,
         typer.Option(help="Seconds to wait when another run holds this series (default: fail at once)."),
     ] = 0.0,
+    via: Annotated[
+        binance.Via,
+        typer.Option(
+            help="binance: auto (archive files where they save requests, REST for the rest), "
+            "archive (archive files only) or rest (REST only)."
+        ),
+    ] = binance.Via.auto,
     sec_type: Annotated[str, typer.Option(help="ibkr: STK, FUT, CASH or IND.")] = "STK",
     exchange: Annotated[str, typer.Option(help="ibkr: routing exchange (IDEALPRO for CASH).")] = "SMART",
     currency: Annotated[str, typer.Option(help="ibkr: contract currency.")] = "USD",
@@ -70,12 +82,23 @@ def backfill(
 
       mdtool backfill binance BTCUSDT 1m    # cron mode: after the newest bar
 
+      mdtool backfill binance BTCUSDT trades --since 2024-06-01    # archive zips, then REST
+
+      mdtool backfill binance BTCUSDT trades    # cron mode: after the highest stored trade id
+
       mdtool backfill ibkr AAPL 1h --since 2025-01-01 --all-hours
 
       mdtool backfill ibkr AAPL ticks --since 2025-06-02T13:30    # the rows `mdtool stream ibkr` writes
 
       mdtool backfill ibkr AAPL ticks --what-to-show BID_ASK      # cron mode: after the newest tick
     """
+    if interval == TRADES:
+        if source is not Source.binance:
+            raise UsageError(f"`trades` history is available for binance only, not {source.value}")
+        if until is not None:
+            raise UsageError("--until is not supported for trades: they are imported up to now")
+        _backfill_trades(symbol, since, via, refetch, wait_for_lock)
+        return
     request = BackfillRequest(
         symbol=symbol,
         interval=interval,
@@ -87,7 +110,7 @@ def backfill(
     settings = load_settings()
     bar_source: BarSource
     if source is Source.binance:
-        bar_source = binance.make_bar_source(settings)
+        bar_source = binance.make_bar_source(settings, via)
     else:
         spec = ibkr.ContractSpec(
             sec_type=sec_type.upper(), exchange=exchange, currency=currency, expiry=expiry,
@@ -98,7 +121,9 @@ def backfill(
             _print(_run(settings, ticks, lambda db, shown: run_tick_backfill(db, ticks, request, shown)))
             return
         bar_source = ibkr.make_bar_source(settings, spec)
-    _print(_run(settings, bar_source, lambda db, shown: run_backfill(db, bar_source, request, shown)))
+    summary = _run(settings, bar_source, lambda db, shown: run_backfill(db, bar_source, request, shown))
+    origins = f" ({bar_source.origins()})" if isinstance(bar_source, binance.ArchiveBarSource) else ""
+    _print(summary, origins)
 
 
 def _run(
@@ -118,5 +143,30 @@ def _run(
         engine.dispose()
 
 
-def _print(summary: BackfillSummary) -> None:
+def _print(summary: BackfillSummary, suffix: str = "") -> None:
+    stdout.print(summary.line() + suffix, highlight=False, soft_wrap=True)
+
+
+def _backfill_trades(
+    symbol: str, since: str | None, via: binance.Via, refetch: bool, lock_wait: float
+) -> None:
+    """`mdtool backfill binance SYMBOL trades`: archive files, then REST by id (`trades_backfill`)."""
+    request = TradesRequest(
+        symbol=symbol,
+        since=parse_user_time(since, "--since") if since else None,
+        via=via,
+        refetch=refetch,
+        lock_wait=lock_wait,
+    )
+    settings = load_settings()
+    history = binance.make_trade_history(settings)
+    engine = create_engine(settings.database_url)
+    progress: TransferProgress = RichTransferProgress(stderr) if stderr.is_terminal else LogTransferProgress()
+    try:
+        ensure_schema(engine)
+        warn_if_plain_postgres(engine)
+        summary = run_trades_backfill(engine, history, request, progress)
+    finally:
+        history.close()
+        engine.dispose()
     stdout.print(summary.line(), highlight=False, soft_wrap=True)

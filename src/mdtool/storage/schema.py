@@ -12,6 +12,7 @@ TICKS_TABLE = "market_data_ticks"
 EMPTY_RANGES_TABLE = "market_data_empty_ranges"
 STREAM_HOLES_TABLE = "market_data_stream_holes"
 WEBHOOK_REJECTS_TABLE = "market_data_webhook_rejects"
+ARCHIVE_FILES_TABLE = "market_data_archive_files"
 BAR_KEY = ("exchange", "symbol", "interval", "timestamp")
 TICK_KEY = ("exchange", "symbol", "timestamp", "source", "trade_id")
 BAR_VALUES = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
@@ -97,4 +98,21 @@ webhook_rejects = Table(
     Column("content_type", Text, nullable=True),
     Column("body", Text, nullable=False),
     Index("market_data_webhook_rejects_received_at_idx", "received_at"),
+)
+
+# Archive files already imported (trades): a re-run skips a file whose stored span covers what is asked
+# for. `covered_from` is where the import started inside the file (a --since in mid-file), `covered_to`
+# the file's end; `sha256` tells a re-uploaded file apart.
+archive_files = Table(
+    ARCHIVE_FILES_TABLE,
+    metadata,
+    Column("exchange", Text, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("dataset", Text, primary_key=True),
+    Column("file_name", Text, primary_key=True),
+    Column("covered_from", UTCDateTime, nullable=False),
+    Column("covered_to", UTCDateTime, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False, server_default=text("CURRENT_TIMESTAMP")),
 )

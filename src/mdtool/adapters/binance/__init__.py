@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mdtool.adapters.binance.archive import ArchiveBarSource, Via
+from mdtool.adapters.binance.archive_fetch import ArchiveClient
+from mdtool.adapters.binance.archive_trades import BinanceTradeHistory
 from mdtool.adapters.binance.history import BinanceBarSource
 from mdtool.adapters.binance.pacing import DEFAULT_STREAMS_PER_CONNECTION
 from mdtool.adapters.binance.rest import BinanceRest
@@ -17,12 +20,17 @@ from mdtool.sources import HoleLedger
 
 __all__ = [
     "DEFAULT_STREAMS_PER_CONNECTION",
+    "ArchiveBarSource",
+    "ArchiveClient",
     "BinanceBarSource",
     "BinanceRest",
+    "BinanceTradeHistory",
     "BinanceTradeStream",
+    "Via",
     "make_bar_source",
     "make_rest",
     "make_tick_stream",
+    "make_trade_history",
 ]
 
 
@@ -31,9 +39,17 @@ def make_rest(settings: Settings) -> BinanceRest:
     return BinanceRest(settings.binance_base_url, settings.binance_api_key, settings.binance_api_secret)
 
 
-def make_bar_source(settings: Settings) -> BinanceBarSource:
-    """`BarSource` for `mdtool backfill binance ...`."""
-    return BinanceBarSource(make_rest(settings))
+def make_bar_source(settings: Settings, via: Via = Via.rest) -> BinanceBarSource | ArchiveBarSource:
+    """`BarSource` for `mdtool backfill binance ...`: REST only, or the archive stitched to REST."""
+    rest = BinanceBarSource(make_rest(settings))
+    if via is Via.rest:
+        return rest
+    return ArchiveBarSource(rest, ArchiveClient(settings.binance_archive_url), via)
+
+
+def make_trade_history(settings: Settings) -> BinanceTradeHistory:
+    """Trade history for `mdtool backfill binance SYMBOL trades`: archive files and REST by id."""
+    return BinanceTradeHistory(make_rest(settings), ArchiveClient(settings.binance_archive_url))
 
 
 def make_tick_stream(
