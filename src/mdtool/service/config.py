@@ -122,18 +122,14 @@ class _Parser:
         backfills = tuple(self._backfill(i, t) for i, t in enumerate(self._array(document, "backfill")))
         self._unique_names("stream", [job.name for job in streams])
         self._unique_names("backfill", [job.name for job in backfills])
-        if not streams and not backfills and "webhook" not in document and "dtc" not in document:
-            raise self.fail("stream", None, None, "nothing to run: add a [[stream]], [[backfill]], "
-                            "[webhook] or [dtc] section")  # fmt: skip
         metrics = self._listen(document, "metrics", ("listen",), DEFAULT_METRICS_LISTEN)
-        return ServiceConfig(
-            path=self._path,
-            streams=streams,
-            backfills=backfills,
-            webhook=self._listen(document, "webhook", ("listen",), None),
-            dtc=self._listen(document, "dtc", ("listen", "username", "password"), None),
-            metrics=metrics,
-        )
+        webhook = self._listen(document, "webhook", ("listen",), None)
+        dtc = self._listen(document, "dtc", ("listen", "username", "password"), None)
+        if not streams and not backfills and webhook is None and dtc is None:
+            raise ConfigError(
+                f"{self._path}: nothing to run: add a [[stream]], [[backfill]], [webhook] or [dtc] section"
+            )
+        return ServiceConfig(self._path, streams, backfills, webhook, dtc, metrics)
 
     def _array(self, document: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
         value = document.get(name, [])
