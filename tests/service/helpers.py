@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -73,3 +76,54 @@ def metric_value(body: str, name: str, **labels: str) -> float | None:
         if all(f'{key}="{wanted}"' in head for key, wanted in labels.items()):
             return float(value)
     return None
+
+
+class ServiceProcess:
+    """`mdtool run FILE` as a real process; its log goes to a file the test can poll."""
+
+    def __init__(self, config: Path, env: dict[str, str], metrics_port: int) -> None:
+        self.config = config
+        self.metrics_port = metrics_port
+        self.log_path = config.with_suffix(".log")
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mdtool", "run", str(config)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self) -> None:
+        def up() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"mdtool run exited early: {self.log()}")
+            try:
+                scrape(self.metrics_port)
+            except OSError:
+                return False
+            return True
+
+        wait_for(up, what="the metrics endpoint")
+
+    def metrics(self) -> str:
+        return scrape(self.metrics_port)
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise
+        finally:
+            self._log.close()
+        return code

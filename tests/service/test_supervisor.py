@@ -85,19 +85,21 @@ def test_stream_and_backfill_jobs_store_and_report_metrics(
         assert 120 <= stored_bars <= 180, "two to three hours of closed 1m bars"
 
         def received() -> float | None:
-            return metric_value(scrape(port), "mdtool_trades_received_total", job="binance", venue="binance")
+            return metric_value(
+                scrape(port), "mdtool_trades_received_total", mdtool_job="binance", venue="binance"
+            )
 
         wait_for(lambda: received() == 40, what="the received counter")
         body = scrape(port)
-        assert metric_value(body, "mdtool_trades_stored_total", job="binance") == 40
-        assert metric_value(body, "mdtool_commit_lag_seconds_count", job="binance") == 40
-        assert metric_value(body, "mdtool_stream_symbols", job="binance") == 1
-        assert metric_value(body, "mdtool_writer_queue_depth", job="binance") == 0
+        assert metric_value(body, "mdtool_trades_stored_total", mdtool_job="binance") == 40
+        assert metric_value(body, "mdtool_commit_lag_seconds_count", mdtool_job="binance") == 40
+        assert metric_value(body, "mdtool_stream_symbols", mdtool_job="binance") == 1
+        assert metric_value(body, "mdtool_writer_queue_depth", mdtool_job="binance") == 0
         assert metric_value(body, "mdtool_bars_stored_total", symbol="ETHUSDT", interval="1m") == stored_bars
         assert metric_value(body, "mdtool_backfill_runs_total", symbol="ETHUSDT", outcome="ok") == 1
         assert metric_value(body, "mdtool_backfill_last_success_timestamp_seconds", symbol="ETHUSDT")
         assert metric_value(body, "mdtool_backfill_requests_total") is not None
-        assert metric_value(body, "mdtool_job_restarts_total", job="binance") == 0
+        assert metric_value(body, "mdtool_job_restarts_total", mdtool_job="binance") == 0
     finally:
         metrics.stop()
     assert fake.violations == 0

@@ -21,8 +21,8 @@ from mdtool.service.backfills import BackfillJob
 from mdtool.service.streams import StreamJob
 from mdtool.service.supervisor import Supervisor
 
-_JOB = ["venue", "job"]
-_SERIES = ["venue", "job", "symbol", "interval"]
+_JOB = ["venue", "mdtool_job"]
+_SERIES = ["venue", "mdtool_job", "symbol", "interval"]
 
 
 def _counter(name: str, documentation: str, labels: list[str]) -> CounterMetricFamily:
@@ -43,7 +43,7 @@ class ServiceCollector(Collector):
         jobs = self._supervisor.jobs
         yield from self._streams(jobs.streams)
         yield from self._backfills(jobs.backfills)
-        restarts = _counter("job_restarts", "Times a job was restarted after failing.", ["job"])
+        restarts = _counter("job_restarts", "Times a job was restarted after failing.", ["mdtool_job"])
         for job in (*jobs.streams, *jobs.backfills, jobs.webhook, jobs.dtc):
             if job is not None:
                 restarts.add_metric([job.name], job.restarts)

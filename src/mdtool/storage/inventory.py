@@ -2,10 +2,11 @@
 
 Series are enumerated with a loose index scan (a recursive CTE that jumps from one primary-key prefix
 to the next, touching one index entry per series instead of every row), and each series' first and last
-timestamps are index endpoint probes. Row counts on PostgreSQL come from the planner's statistics
-(per-chunk `pg_statistic` on TimescaleDB, refreshed by autovacuum's ANALYZE): approximate, flagged as
-such, and free; counting 25M rows exactly would take longer than the whole command may. SQLite, the
-small embedded case, counts exactly through the same primary-key index.
+timestamps are index endpoint probes. Row counts are exact (primary-key index range scans) up to a
+budget of rows per call; past it, PostgreSQL's series come from the planner's statistics (per-chunk
+`pg_statistic` on TimescaleDB, refreshed by autovacuum's ANALYZE): approximate, flagged as such, and
+free, since counting 25M rows exactly would take longer than the whole command may. SQLite, the small
+embedded case, always counts exactly.
 
 Holes come from bookkeeping rather than from scanning rows: missing bar slots between the first and
 last bar, minus the spans the venue answered empty (`market_data_empty_ranges`); for trade feeds whose
@@ -133,13 +134,45 @@ class SeriesInventory:
         return max((now - newest).total_seconds(), 0.0)
 
 
-def inventory(engine: Engine) -> list[SeriesInventory]:
+class _Counter:
+    """Row counts within a budget: exact while the rows counted so far stay under `budget`, else the
+    planner's estimate. Small series (and SQLite, the small embedded case) get exact counts and exact
+    holes; the big ones cost nothing."""
+
+    def __init__(self, conn: Connection, budget: int) -> None:
+        self._conn = conn
+        self._postgres = is_postgres(conn.engine)
+        self.budget = budget
+
+    def count(self, table: str, where: dict[str, str]) -> tuple[int, bool]:
+        condition = " AND ".join(f'"{column}" = :{column}' for column in where)
+        if self._postgres:
+            plan = self._conn.execute(
+                text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {condition}"), where
+            ).scalar_one()
+            document = json.loads(plan) if isinstance(plan, str) else plan
+            estimate = int(document[0]["Plan"]["Plan Rows"])
+            if estimate > self.budget:
+                return estimate, False
+        exact = int(
+            self._conn.execute(text(f"SELECT count(*) FROM {table} WHERE {condition}"), where).scalar_one()
+        )
+        self.budget -= exact
+        return exact, True
+
+
+EXACT_COUNT_BUDGET = 2_000_000
+"""Rows `status` counts exactly on PostgreSQL before it switches to estimates (about 0.3 s of index scans)."""
+
+
+def inventory(engine: Engine, exact_budget: int = EXACT_COUNT_BUDGET) -> list[SeriesInventory]:
     """Every stored series, bars first, each sorted by exchange, symbol, interval/source."""
     with database_errors("cannot read what is stored"), engine.connect() as conn:
-        return [*_bars(conn), *_ticks(conn)]
+        counter = _Counter(conn, exact_budget if is_postgres(engine) else 2**62)
+        return [*_bars(conn, counter), *_ticks(conn, counter)]
 
 
-def _bars(conn: Connection) -> list[SeriesInventory]:
+def _bars(conn: Connection, counter: _Counter) -> list[SeriesInventory]:
     postgres = is_postgres(conn.engine)
     if postgres:
         rows = conn.execute(text(_BAR_SERIES_PG)).all()
@@ -150,7 +183,7 @@ def _bars(conn: Connection) -> list[SeriesInventory]:
     for exchange, symbol, interval, first_raw, last_raw in rows:
         first, last = _time(conn, first_raw), _time(conn, last_raw)
         where = {"exchange": exchange, "symbol": symbol, "interval": interval}
-        count, exact = _count(conn, OHLCV_TABLE, where)
+        count, exact = counter.count(OHLCV_TABLE, where)
         holes = None
         if first is not None and last is not None:
             slots = count_bars(interval, first, next_open(interval, last))
@@ -164,7 +197,7 @@ def _bars(conn: Connection) -> list[SeriesInventory]:
     return found
 
 
-def _ticks(conn: Connection) -> list[SeriesInventory]:
+def _ticks(conn: Connection, counter: _Counter) -> list[SeriesInventory]:
     if is_postgres(conn.engine):
         keys = [tuple(row) for row in conn.execute(text(_TICK_SYMBOLS_PG))]
     else:
@@ -178,7 +211,7 @@ def _ticks(conn: Connection) -> list[SeriesInventory]:
         where = {"exchange": exchange, "symbol": symbol, "source": source}
         first_raw, last_raw = conn.execute(text(_TICK_BOUNDS), where).one()
         first, last = _time(conn, first_raw), _time(conn, last_raw)
-        count, exact = _count(conn, TICKS_TABLE, where)
+        count, exact = counter.count(TICKS_TABLE, where)
         holes = None
         if source in SEQUENTIAL_ID_SOURCES and first is not None and last is not None:
             low, high = _ids(conn, where, first_raw, False), _ids(conn, where, last_raw, True)
@@ -207,19 +240,6 @@ def _ids(conn: Connection, where: dict[str, str], at: object, highest: bool) -> 
     if not ids:
         return None
     return max(ids) if highest else min(ids)
-
-
-def _count(conn: Connection, table: str, where: dict[str, str]) -> tuple[int, bool]:
-    """Rows of one series: the planner's estimate on PostgreSQL, an exact count on SQLite."""
-    condition = " AND ".join(f'"{column}" = :{column}' for column in where)
-    query = f"SELECT count(*) FROM {table} WHERE {condition}"
-    if not is_postgres(conn.engine):
-        return int(conn.execute(text(query), where).scalar_one()), True
-    plan = conn.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {condition}"), where
-    ).scalar_one()
-    document = json.loads(plan) if isinstance(plan, str) else plan
-    return int(document[0]["Plan"]["Plan Rows"]), False
 
 
 def _empty_ranges(conn: Connection) -> dict[tuple[str, str, str], list[tuple[datetime, datetime]]]:
