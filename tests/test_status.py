@@ -123,7 +123,20 @@ def test_status_json_and_max_age_exit_codes(sqlite_url: str) -> None:
     assert len(late.stderr.strip().splitlines()) == 1
     table = run_status(sqlite_url)
     assert table.returncode == 0
-    assert "BTCUSDT" in table.stdout and "ibkr.AllLast" in table.stdout
+    lines = table.stdout.splitlines()
+    assert lines[0].split("\t") == [
+        "exchange",
+        "symbol",
+        "interval/source",
+        "first",
+        "last",
+        "rows",
+        "holes",
+        "age",
+    ]
+    assert lines[1].split("\t")[:3] == ["binance", "BTCUSDT", "1m"]
+    assert lines[1].split("\t")[5:7] == ["40", "10"]
+    assert lines[3].split("\t")[6] == "5 +1 stream"
     bad = run_status(sqlite_url, "--max-age", "soon")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --max-age:")
 

@@ -54,8 +54,11 @@ def status(
     now = datetime.now(UTC)
     if as_json:
         print(json.dumps([item.as_json(now) for item in series], indent=2))
-    elif series:
+    elif series and stdout.is_terminal:
         stdout.print(_table(series, now))
+    elif series:  # cron mail, pipes and grep: one tab-separated line per series, never wrapped
+        print("\t".join(_COLUMNS))
+        print("\n".join("\t".join(_cells(item, now)) for item in series))
     else:
         stdout.print("nothing stored yet")
     if limit is not None:
@@ -72,19 +75,26 @@ def _name(item: SeriesInventory) -> str:
     return f"{item.exchange} {item.symbol} {item.detail}"
 
 
+_COLUMNS = ("exchange", "symbol", "interval/source", "first", "last", "rows", "holes", "age")
+
+
+def _cells(item: SeriesInventory, now: datetime) -> list[str]:
+    approx = "" if item.rows_exact else "~"
+    holes = "-" if item.holes is None else f"{approx}{item.holes:,}"
+    if item.open_stream_holes:
+        holes += f" +{item.open_stream_holes} stream"
+    return [
+        item.exchange, item.symbol, item.detail, _when(item.first), _when(item.last),
+        f"{approx}{item.rows:,}", holes, humanize(item.age(now) or 0.0),
+    ]  # fmt: skip
+
+
 def _table(series: list[SeriesInventory], now: datetime) -> Table:
     table = Table(title="stored series", title_justify="left")
-    for column in ("exchange", "symbol", "interval/source", "first", "last", "rows", "holes", "age"):
+    for column in _COLUMNS:
         table.add_column(column, justify="right" if column in ("rows", "holes", "age") else "left")
     for item in series:
-        approx = "" if item.rows_exact else "~"
-        holes = "-" if item.holes is None else f"{approx}{item.holes:,}"
-        if item.open_stream_holes:
-            holes += f" +{item.open_stream_holes} stream"
-        table.add_row(
-            item.exchange, item.symbol, item.detail, _when(item.first), _when(item.last),
-            f"{approx}{item.rows:,}", holes, humanize(item.age(now) or 0.0),
-        )  # fmt: skip
+        table.add_row(*_cells(item, now))
     if any(not item.rows_exact for item in series):
         table.caption = "~ estimated from PostgreSQL statistics"
     return table
