@@ -17,8 +17,7 @@ count, so they are approximate exactly when the count is.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +25,7 @@ from sqlalchemy import Connection, Engine, text
 
 from mdtool.intervals import count_bars, next_open
 from mdtool.storage.engine import database_errors, is_postgres
+from mdtool.storage.estimates import StatisticsEstimator
 from mdtool.storage.schema import (
     EMPTY_RANGES_TABLE,
     OHLCV_TABLE,
@@ -71,7 +71,14 @@ WITH RECURSIVE series AS (
         ORDER BY t.exchange, t.symbol LIMIT 1
     ) AS nxt
 )
-SELECT s.exchange, s.symbol, src.source FROM series s CROSS JOIN LATERAL (
+SELECT s.exchange, s.symbol, src.source,
+    (SELECT t."timestamp" FROM {TICKS_TABLE} t
+     WHERE t.exchange = s.exchange AND t.symbol = s.symbol AND t.source = src.source
+     ORDER BY t."timestamp" LIMIT 1) AS first,
+    (SELECT t."timestamp" FROM {TICKS_TABLE} t
+     WHERE t.exchange = s.exchange AND t.symbol = s.symbol AND t.source = src.source
+     ORDER BY t."timestamp" DESC LIMIT 1) AS last
+FROM series s CROSS JOIN LATERAL (
     SELECT DISTINCT e.source FROM (
         (SELECT t.source FROM {TICKS_TABLE} t WHERE t.exchange = s.exchange AND t.symbol = s.symbol
          ORDER BY t."timestamp" DESC LIMIT {_SOURCE_SAMPLE})
@@ -82,9 +89,9 @@ SELECT s.exchange, s.symbol, src.source FROM series s CROSS JOIN LATERAL (
 ) AS src
 """
 
-_TICK_BOUNDS = f"""
-SELECT min("timestamp"), max("timestamp") FROM {TICKS_TABLE}
-WHERE exchange = :exchange AND symbol = :symbol AND source = :source
+_TICK_SERIES_SQLITE = f"""
+SELECT exchange, symbol, source, min("timestamp"), max("timestamp") FROM {TICKS_TABLE}
+GROUP BY exchange, symbol, source ORDER BY exchange, symbol, source
 """
 
 _IDS_AT = f"""
@@ -139,19 +146,17 @@ class _Counter:
     planner's estimate. Small series (and SQLite, the small embedded case) get exact counts and exact
     holes; the big ones cost nothing."""
 
-    def __init__(self, conn: Connection, budget: int) -> None:
+    def __init__(self, conn: Connection, table: str, columns: Sequence[str], budget: int) -> None:
         self._conn = conn
-        self._postgres = is_postgres(conn.engine)
+        self._table = table
+        self._estimator = StatisticsEstimator(conn, table, columns) if is_postgres(conn.engine) else None
         self.budget = budget
 
-    def count(self, table: str, where: dict[str, str]) -> tuple[int, bool]:
+    def count(self, where: dict[str, str]) -> tuple[int, bool]:
+        table = self._table
         condition = " AND ".join(f'"{column}" = :{column}' for column in where)
-        if self._postgres:
-            plan = self._conn.execute(
-                text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {condition}"), where
-            ).scalar_one()
-            document = json.loads(plan) if isinstance(plan, str) else plan
-            estimate = int(document[0]["Plan"]["Plan Rows"])
+        if self._estimator is not None:
+            estimate = self._estimator.estimate(where)
             if estimate > self.budget:
                 return estimate, False
         exact = int(
@@ -161,15 +166,18 @@ class _Counter:
         return exact, True
 
 
-EXACT_COUNT_BUDGET = 2_000_000
-"""Rows `status` counts exactly on PostgreSQL before it switches to estimates (about 0.3 s of index scans)."""
+EXACT_COUNT_BUDGET = 500_000
+"""Rows `status` counts exactly on PostgreSQL before it switches to estimates (about 0.2 s of index scans)."""
 
 
 def inventory(engine: Engine, exact_budget: int = EXACT_COUNT_BUDGET) -> list[SeriesInventory]:
     """Every stored series, bars first, each sorted by exchange, symbol, interval/source."""
     with database_errors("cannot read what is stored"), engine.connect() as conn:
-        counter = _Counter(conn, exact_budget if is_postgres(engine) else 2**62)
-        return [*_bars(conn, counter), *_ticks(conn, counter)]
+        budget = exact_budget if is_postgres(engine) else 2**62
+        bars = _bars(conn, _Counter(conn, OHLCV_TABLE, ("exchange", "symbol", "interval"), budget))
+        spent = sum(item.rows for item in bars if item.rows_exact)
+        ticks = _ticks(conn, _Counter(conn, TICKS_TABLE, ("exchange", "symbol", "source"), budget - spent))
+        return [*bars, *ticks]
 
 
 def _bars(conn: Connection, counter: _Counter) -> list[SeriesInventory]:
@@ -183,7 +191,7 @@ def _bars(conn: Connection, counter: _Counter) -> list[SeriesInventory]:
     for exchange, symbol, interval, first_raw, last_raw in rows:
         first, last = _time(conn, first_raw), _time(conn, last_raw)
         where = {"exchange": exchange, "symbol": symbol, "interval": interval}
-        count, exact = counter.count(OHLCV_TABLE, where)
+        count, exact = counter.count(where)
         holes = None
         if first is not None and last is not None:
             slots = count_bars(interval, first, next_open(interval, last))
@@ -198,20 +206,14 @@ def _bars(conn: Connection, counter: _Counter) -> list[SeriesInventory]:
 
 
 def _ticks(conn: Connection, counter: _Counter) -> list[SeriesInventory]:
-    if is_postgres(conn.engine):
-        keys = [tuple(row) for row in conn.execute(text(_TICK_SYMBOLS_PG))]
-    else:
-        keys = [
-            tuple(row)
-            for row in conn.execute(text(f"SELECT DISTINCT exchange, symbol, source FROM {TICKS_TABLE}"))
-        ]
+    query = _TICK_SYMBOLS_PG if is_postgres(conn.engine) else _TICK_SERIES_SQLITE
+    rows = sorted(conn.execute(text(query)).all(), key=lambda row: (row[0], row[1], row[2]))
     open_holes = _open_stream_holes(conn)
     found = []
-    for exchange, symbol, source in sorted(keys):
+    for exchange, symbol, source, first_raw, last_raw in rows:
         where = {"exchange": exchange, "symbol": symbol, "source": source}
-        first_raw, last_raw = conn.execute(text(_TICK_BOUNDS), where).one()
         first, last = _time(conn, first_raw), _time(conn, last_raw)
-        count, exact = counter.count(TICKS_TABLE, where)
+        count, exact = counter.count(where)
         holes = None
         if source in SEQUENTIAL_ID_SOURCES and first is not None and last is not None:
             low, high = _ids(conn, where, first_raw, False), _ids(conn, where, last_raw, True)
