@@ -36,6 +36,8 @@ def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
     unit = (ROOT / "deploy/mdtool.service").read_text().replace("/opt/mdtool/bin/mdtool", str(mdtool))
     path = tmp_path / "mdtool.service"
     path.write_text(unit)
-    result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr
