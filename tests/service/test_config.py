@@ -147,3 +147,13 @@ def test_locator_finds_the_nth_table_and_its_key() -> None:
     assert locator.line("a", 1, "z") == 4
     assert locator.line("b", None, "x") == 8
     assert locator.line("c", None, None) is None
+
+
+def test_the_package_surface() -> None:
+    import mdtool.service
+
+    assert sorted(mdtool.service.__all__) == [
+        "MetricsServer", "Service", "ServiceCollector", "ServiceConfig", "Supervisor", "check_config",
+        "load_config", "run_service",
+    ]  # fmt: skip
+    assert all(hasattr(mdtool.service, name) for name in mdtool.service.__all__)
