@@ -78,6 +78,13 @@ def test_a_full_file_becomes_frozen_jobs(tmp_path: Path) -> None:
     assert config.webhook is None
 
 
+def test_a_default_job_name_stays_short_with_many_symbols(tmp_path: Path) -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(2000)]
+    text = f'[[backfill]]\nvenue = "binance"\nsymbols = {symbols}\nintervals = ["1m"]\nsince = 2024-01-01\n'
+    (job,) = load_config(write(tmp_path, text.replace("'", '"'))).backfills
+    assert job.name == "binance:S0000USDT+1999:1m"
+
+
 def test_metrics_listen_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[[stream]]\nvenue = "binance"\nsymbols = ["BTCUSDT"]\n'))
     assert config.metrics is not None and config.metrics.port == 9464

@@ -208,7 +208,8 @@ class _Parser:
             raise self.fail("backfill", index, key, str(error)) from None
         if not 0 <= jitter <= 0.5:
             raise self.fail("backfill", index, "jitter", "must be between 0 and 0.5 (a share of every)")
-        default_name = f"{venue}:{','.join(symbols)}:{','.join(intervals)}"
+        shown = ",".join(symbols) if len(symbols) <= 3 else f"{symbols[0]}+{len(symbols) - 1}"
+        default_name = f"{venue}:{shown}:{','.join(intervals)}"  # a metrics label: kept short
         return BackfillJobConfig(
             name=self._name("backfill", index, item, default_name),
             venue=venue,
