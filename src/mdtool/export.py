@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from mdtool.errors import MdtoolError, UsageError
@@ -68,11 +66,16 @@ class ParquetSink:
     """One row group per chunk; decimals as strings, timestamps as timestamp[us, UTC]."""
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
-        fields = [pa.field(name, _arrow_type(name)) for name in columns]
+        import pyarrow as pa  # imported here: every other command would pay its import time
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        fields = [pa.field(name, _arrow_type(pa, name)) for name in columns]
         self._schema = pa.schema(fields)
         self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
 
     def write(self, rows: list[ExportRow]) -> None:
+        pa = self._pa
         arrays = [pa.array(list(column), type=field.type) for column, field in
                   zip(zip(*rows, strict=True), self._schema, strict=True)]  # fmt: skip
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
@@ -81,7 +84,7 @@ class ParquetSink:
         self._writer.close()
 
 
-def _arrow_type(name: str) -> Any:
+def _arrow_type(pa: Any, name: str) -> Any:
     if name == "timestamp":
         return pa.timestamp("us", tz="UTC")
     if name == "trade_count":

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from mdtool.cli.console import stdout
-from mdtool.service.run import check_config, describe, run_service
 
 
 def run(
@@ -46,6 +45,10 @@ def run(
 
       mdtool run mdtool.toml
     """
+    # Imported here: the service pulls in uvicorn, Starlette, the DTC server and prometheus-client, which
+    # would add a second to every other command's start (cron runs `mdtool backfill` often).
+    from mdtool.service.run import check_config, describe, run_service
+
     if check:
         config = check_config(file)
         stdout.print(f"{file}: OK: {describe(config)}", highlight=False, soft_wrap=True)
