@@ -133,7 +133,7 @@ def test_a_reload_applies_only_the_difference(
     narrower = replace(wider, selection=replace(wider.selection, symbols=("BNBUSDT",)))
     supervisor.apply(replace(config, streams=(narrower,)))
     wait_for(lambda: stream.symbols == {"BNBUSDT"}, what="BTCUSDT dropped")
-    assert not btc_unit.supervised.alive
+    wait_for(lambda: not btc_unit.supervised.alive, what="the BTCUSDT stream stopped")
     assert fake.connects == connects, "the BNBUSDT stream was not reconnected"
 
     supervisor.apply(replace(config, streams=(), backfills=()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
@@ -20,7 +20,7 @@ from mdtool.config import Settings
 from mdtool.service.config import StreamJobConfig
 from mdtool.service.counters import LagHistogram, StreamTotals
 from mdtool.service.supervise import Supervised
-from mdtool.sources import StreamStatus, TickStream
+from mdtool.sources import StreamStatus, TickSink, TickStream
 from mdtool.storage.batching import BatchingWriter
 from mdtool.storage.queries import newest_numeric_trade_id
 from mdtool.stream import run_stream
@@ -37,27 +37,40 @@ class _Unit:
     def __init__(self, job: StreamJob, symbols: frozenset[str]) -> None:
         self.symbols = symbols
         self.live: tuple[StreamStatus, BatchingWriter] | None = None
+        self.job_lag = job.lag
         self._job = job
         self.supervised = Supervised(f"{job.name}[{len(symbols)}]", self._run)
 
     def _run(self, stop: threading.Event) -> None:
-        def on_status(status: StreamStatus, writer: BatchingWriter) -> None:
-            if self.live is None:
-                writer.on_commit = self._job.lag.observe_batch
-                self.live = (status, writer)
-
+        stream = _Observed(self._job.make_stream(), self)
         try:
-            summary = run_stream(
-                self._job.engine,
-                self._job.make_stream(),
-                sorted(self.symbols),
-                on_status=on_status,
-                stop=stop,
-            )
+            summary = run_stream(self._job.engine, stream, sorted(self.symbols), stop=stop)
         finally:
             self._job.fold(self.live)
             self.live = None
         log.info("stream %s (%d symbols): %s", self._job.name, len(self.symbols), summary.line())
+
+
+class _Observed:
+    """The venue's `TickStream`, seen by its unit: before the first tick it learns the run's status and
+    writer (for the metrics) and hooks the writer's commit callback (for the lag histogram).
+
+    `run_stream` makes both and hands the sink over as the writer's bound `put`, so nothing of the
+    driver is copied or changed to observe it.
+    """
+
+    def __init__(self, inner: TickStream, unit: _Unit) -> None:
+        self._inner = inner
+        self._unit = unit
+
+    def run(
+        self, symbols: Sequence[str], sink: TickSink, stop: threading.Event, status: StreamStatus
+    ) -> None:
+        writer = getattr(sink, "__self__", None)
+        if isinstance(writer, BatchingWriter):
+            writer.on_commit = self._unit.job_lag.observe_batch
+            self._unit.live = (status, writer)
+        self._inner.run(symbols, sink, stop, status)
 
 
 class StreamJob:
