@@ -22,8 +22,11 @@ from mdtool import __version__
 from mdtool.cli.backfill import backfill
 from mdtool.cli.console import stderr, stdout
 from mdtool.cli.dtc_push import dtc_push
+from mdtool.cli.export import export
 from mdtool.cli.migrate import migrate
+from mdtool.cli.run import run
 from mdtool.cli.serve_webhook import serve_webhook
+from mdtool.cli.status import status
 from mdtool.cli.stream import stream
 from mdtool.errors import MdtoolError
 from mdtool.logs import configure_logging
@@ -63,6 +66,9 @@ app.command()(backfill)
 app.command()(stream)
 app.command("serve-webhook")(serve_webhook)
 app.command("dtc-push")(dtc_push)
+app.command()(run)
+app.command()(status)
+app.command()(export)
 
 
 def _fail(message: str, code: int, error: BaseException | None = None) -> NoReturn:
