@@ -29,6 +29,7 @@ def environment(fake: FakeBinance, db_url: str) -> dict[str, str]:
         "MARKET_DATA_DATABASE_URL": db_url,
         "BINANCE_BASE_URL": fake.base_url,
         "BINANCE_STREAM_URL": fake.stream_url,
+        "BINANCE_ARCHIVE_URL": fake.base_url,  # serves no archive files (404): bars come from REST
     }
 
 

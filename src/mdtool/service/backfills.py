@@ -25,7 +25,7 @@ from mdtool.records import Bar
 from mdtool.service.config import BackfillJobConfig
 from mdtool.service.counters import BackfillTotals
 from mdtool.service.supervise import Supervised
-from mdtool.sources import BarSource
+from mdtool.sources import BarFile, BarSource
 
 log = logging.getLogger(__name__)
 _FIRST_RUN_SPREAD = 30.0
@@ -63,7 +63,7 @@ class StoppableBarSource:
 
     def fetch_bars(
         self, symbol: str, interval: str, start: datetime, end: datetime
-    ) -> Iterator[Sequence[Bar]]:
+    ) -> Iterator[Sequence[Bar] | BarFile]:
         for page in self.inner.fetch_bars(symbol, interval, start, end):
             if self._stop.is_set():
                 raise JobStopped("stopping")
@@ -136,7 +136,7 @@ class BackfillJob:
 
     def _make_source(self) -> BarSource:
         if self.venue == "binance":
-            return binance.make_bar_source(self.settings)
+            return binance.make_bar_source(self.settings, binance.Via.auto)
         contract = self.config.contract
         spec = ibkr.ContractSpec(
             sec_type=contract.sec_type, exchange=contract.exchange, currency=contract.currency,
