@@ -28,7 +28,7 @@ from mdtool.storage.empty_ranges import known_empty_ranges, record_empty_ranges
 from mdtool.storage.engine import check_connection
 from mdtool.storage.locks import series_lock
 from mdtool.storage.queries import missing_ranges, newest_bar_time
-from mdtool.storage.writer import write_bars
+from mdtool.storage.writer import RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class _PipelinedStore:
     """Writes pages on a thread while the caller fetches the next ones; re-raises write errors."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._writer = RecordWriter(engine)
         self._queue: queue.Queue[list[Bar] | None] = queue.Queue(maxsize=_PAGES_IN_FLIGHT)
         self._error: MdtoolError | None = None
         self.stored = 0
@@ -211,7 +211,7 @@ class _PipelinedStore:
             if self._error is not None or not bars:
                 continue
             try:
-                self.stored += write_bars(self._engine, bars)
+                self.stored += self._writer.write_bars(bars)
             except MdtoolError as error:
                 self._error = error
 
