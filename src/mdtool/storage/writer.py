@@ -23,12 +23,15 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, text
 
 from mdtool.records import Bar, Tick
+from mdtool.storage.copy_text import bars_copy_text
 from mdtool.storage.engine import database_errors, is_postgres
 from mdtool.storage.schema import BAR_KEY, BAR_VALUES, OHLCV_TABLE, TICK_KEY, TICK_VALUES, TICKS_TABLE
 from mdtool.storage.sqlite_writes import insert_ticks, upsert_bars
 
 BAR_COLUMNS = BAR_KEY + BAR_VALUES
 TICK_COLUMNS = TICK_KEY + TICK_VALUES
+CopyRows = list[tuple[Any, ...]] | str
+"""What COPY sends: rows for psycopg to format, or COPY text already formatted (`storage/copy_text.py`)."""
 
 
 def write_bars(engine: Engine, bars: Iterable[Bar]) -> int:
@@ -61,8 +64,8 @@ class RecordWriter:
             return 0
         with database_errors(f"cannot store {len(unique)} bars"), self.engine.begin() as conn:
             if is_postgres(self.engine):
-                rows = list(map(_bar_row, unique))
-                return self._copy_or_merge(conn, OHLCV_TABLE, BAR_COLUMNS, BAR_KEY, rows)
+                rows = bars_copy_text(unique) or list(map(_bar_row, unique))
+                return self._copy_or_merge(conn, OHLCV_TABLE, BAR_COLUMNS, BAR_KEY, rows, len(unique))
             return upsert_bars(conn, unique)
 
     def write_ticks(self, new_ticks: Iterable[Tick]) -> int:
@@ -77,7 +80,7 @@ class RecordWriter:
         with database_errors(f"cannot store {len(batch)} ticks"), self.engine.begin() as conn:
             if is_postgres(self.engine):
                 rows = [_tick_row(t) for t in batch]
-                return self._copy_or_merge(conn, TICKS_TABLE, TICK_COLUMNS, TICK_KEY, rows)
+                return self._copy_or_merge(conn, TICKS_TABLE, TICK_COLUMNS, TICK_KEY, rows, len(rows))
             return insert_ticks(conn, batch)
 
     def _copy_or_merge(
@@ -86,13 +89,14 @@ class RecordWriter:
         table: str,
         columns: Sequence[str],
         key: Sequence[str],
-        rows: list[tuple[Any, ...]],
+        rows: CopyRows,
+        count: int,
     ) -> int:
         raw = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         if not self._collided.get(table, False) and _try_copy(conn, raw, table, columns, rows):
             self._collided[table] = False
-            return len(rows)
+            return count
         stage = f"mdtool_stage_{table}"
         conn.execute(
             text(
@@ -102,7 +106,7 @@ class RecordWriter:
         )
         _copy(raw, stage, columns, rows)
         changed = int(conn.execute(text(_merge_sql(table, stage, columns, key))).rowcount)
-        self._collided[table] = changed < len(rows)
+        self._collided[table] = changed < count
         return changed
 
 
@@ -138,7 +142,7 @@ def _try_copy(
     raw: psycopg.Connection[Any],
     table: str,
     columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
+    rows: CopyRows,
 ) -> bool:
     """COPY inside a savepoint; False (and nothing written) when a row collides with a stored one."""
     savepoint = conn.begin_nested()
@@ -151,11 +155,12 @@ def _try_copy(
     return True
 
 
-def _copy(
-    raw: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
+def _copy(raw: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: CopyRows) -> None:
     column_list = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy:
+        if isinstance(rows, str):
+            copy.write(rows)
+            return
         for row in rows:
             copy.write_row(row)
 
