@@ -5,7 +5,7 @@ a fifth of the writer thread. A batch of bars is instead turned into one block o
 as `str()` writes them (what psycopg sends for a `Decimal`, and exponent forms such as `1E-8` are read
 by `numeric` as the same number), timestamps as UTC text with an explicit `+00`, NULL as `\\N`. Names
 are written unescaped, so a batch whose exchange, symbol or interval holds a character COPY would need
-escaped is refused (None) and goes through `write_row`.
+escaped (or a NUL) is refused (None) and goes through `write_row`, as before.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from mdtool.records import Bar
 from mdtool.storage.sqlite_text import time_texts
 
 _NULL = "\\N"
-_NEEDS_ESCAPE = ("\\", "\t", "\n", "\r")
+_NEEDS_ESCAPE = ("\\", "\t", "\n", "\r", "\x00")
+"""COPY text escapes; NUL, which no text column can hold, is left to psycopg to refuse as it always did."""
 _names = attrgetter("exchange", "symbol", "interval")
 
 
