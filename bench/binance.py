@@ -16,6 +16,7 @@ TimescaleDB cluster is started (tests/pg_cluster.py). Not a test: no asserts.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,12 @@ def start_fake(port: int, trade_rate: float) -> subprocess.Popen[str]:
     return proc
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), to report load-insensitive costs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_backfill(url: str, days: int, pages_in_flight: int) -> None:
     port = free_port()
     fake = start_fake(port, 0)
@@ -63,15 +70,23 @@ def bench_backfill(url: str, days: int, pages_in_flight: int) -> None:
         source = BinanceBarSource(BinanceRest(f"http://127.0.0.1:{port}"), pages_in_flight=pages_in_flight)
         since = datetime(2025, 1, 1, tzinfo=UTC)
         request = BackfillRequest("BTCUSDT", "1m", since=since, until=since + timedelta(days=days))
-        started = time.perf_counter()
+        started, cpu_started, fake_started = time.perf_counter(), time.process_time(), cpu_seconds(fake.pid)
         try:
             summary = run_backfill(engine, source, request)
         finally:
             source.close()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        fake_cpu = cpu_seconds(fake.pid) - fake_started
+        bars = max(summary.bars_stored, 1)
         print(f"(a) backfill: {summary.line()}")
         print(
             f"    {summary.bars_stored:,} bars in {elapsed:.1f} s = {summary.bars_stored / elapsed:,.0f} bars/s"
+        )
+        print(
+            f"    CPU per 100k bars: mdtool {cpu * 100_000 / bars:.2f} s ({cpu / elapsed:.0%} of a core), "
+            f"fake {fake_cpu * 100_000 / bars:.2f} s; mdtool's CPU alone allows "
+            f"{bars / cpu if cpu else 0:,.0f} bars/s"
         )
         engine.dispose()
     finally:

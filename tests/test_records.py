@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from mdtool.errors import RecordError
-from mdtool.records import Bar, Tick
+from mdtool.records import Bar, Tick, bars_from_checked
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -95,3 +95,15 @@ def test_decimal_text_forms(text: str, expected: str) -> None:
 def test_malformed_decimal_text_is_a_record_error(text: str) -> None:
     with pytest.raises(RecordError):
         bar(volume=text)
+
+
+def test_bars_from_checked_equal_the_checked_constructor() -> None:
+    checked = bar(quote_volume="7.5", trade_count=3)
+    fields = (checked.exchange, checked.symbol, checked.interval, checked.timestamp, checked.open,
+              checked.high, checked.low, checked.close, checked.volume, checked.quote_volume, checked.trade_count)  # fmt: skip
+    (made,) = bars_from_checked([fields])
+    assert made == checked
+    assert repr(made) == repr(checked)
+    assert hash(made) == hash(checked)
+    with pytest.raises(AttributeError):
+        made.open = Decimal(1)  # type: ignore[misc]

@@ -30,7 +30,7 @@ from mdtool.storage.empty_ranges import known_empty_ranges, record_empty_ranges
 from mdtool.storage.engine import check_connection, is_postgres
 from mdtool.storage.locks import series_lock
 from mdtool.storage.queries import missing_ranges, newest_bar_time
-from mdtool.storage.writer import write_bars
+from mdtool.storage.writer import RecordWriter
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -160,7 +160,7 @@ def _fetch_and_store(
     progress: BackfillProgress,
 ) -> list[Range]:
     """Fetch and store every range; returns the parts the venue answered with no bars."""
-    store = PipelinedStore(engine, write_bars)
+    store = PipelinedStore(engine, RecordWriter.write_bars)
     empty: list[Range] = []
     bulk = 0
     try:
@@ -220,12 +220,13 @@ def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> list[Bar]:
 class PipelinedStore(Generic[R]):
     """Writes pages on a thread while the caller fetches the next ones; re-raises write errors.
 
-    `write` stores a batch and returns how many rows were new: `write_bars`, or `write_ticks` for a tick
+    `write` stores a batch through the store's own `RecordWriter` (which remembers collisions) and
+    returns how many rows were new: `RecordWriter.write_bars`, or `RecordWriter.write_ticks` for a tick
     series.
     """
 
-    def __init__(self, engine: Engine, write: Callable[[Engine, list[R]], int]) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, write: Callable[[RecordWriter, list[R]], int]) -> None:
+        self._writer = RecordWriter(engine)
         self._write = write
         self._queue: queue.Queue[list[R] | None] = queue.Queue(maxsize=_PAGES_IN_FLIGHT)
         self._error: MdtoolError | None = None
@@ -252,7 +253,7 @@ class PipelinedStore(Generic[R]):
             if self._error is not None or not bars:
                 continue
             try:
-                self.stored += self._write(self._engine, bars)
+                self.stored += self._write(self._writer, bars)
             except MdtoolError as error:
                 self._error = error
 

@@ -7,6 +7,7 @@ negative size, a timestamp without a zone). Decimals are normalised on the way i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -119,6 +120,39 @@ class Bar:
             or self.trade_count < 0
         ):
             raise RecordError(f"bar {self.symbol} {self.timestamp}: bad trade_count {self.trade_count!r}")
+
+
+def bars_from_checked(values: Iterable[tuple[Any, ...]]) -> list[Bar]:
+    """Bars from field tuples (in `Bar` field order) that are already exactly what `Bar(...)` would
+    store: a valid interval, non-empty names, a UTC timestamp, normalised decimals that passed the
+    bar checks, an int trade count. Nothing is checked again.
+
+    For adapters that check a whole page of venue data at once (`parse_klines`), where running
+    `__post_init__` per bar was the largest cost of a backfill. Any doubt belongs in `Bar(...)`.
+    """
+    new = object.__new__
+    exchange, symbol, interval, timestamp, open_, high, low, close, volume, quote_volume, trades = _BAR_SLOTS
+    bars: list[Bar] = []
+    append = bars.append
+    for ex, sy, iv, ts, op, hi, lo, cl, vo, qv, tc in values:
+        bar = new(Bar)
+        exchange(bar, ex)
+        symbol(bar, sy)
+        interval(bar, iv)
+        timestamp(bar, ts)
+        open_(bar, op)
+        high(bar, hi)
+        low(bar, lo)
+        close(bar, cl)
+        volume(bar, vo)
+        quote_volume(bar, qv)
+        trades(bar, tc)
+        append(bar)
+    return bars
+
+
+_BAR_SLOTS = tuple(Bar.__dict__[name].__set__ for name in Bar.__slots__)
+"""The slot setters of `Bar`, in field order (a frozen dataclass refuses plain attribute setting)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from mdtool.storage.empty_ranges import known_empty_ranges, record_empty_ranges
 from mdtool.storage.engine import check_connection
 from mdtool.storage.locks import series_lock
 from mdtool.storage.queries import missing_tick_ranges, newest_tick_time
-from mdtool.storage.writer import write_ticks
+from mdtool.storage.writer import RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _fetch_and_store(
     progress: BackfillProgress,
 ) -> list[Range]:
     """Fetch and store every range; returns its whole minutes the venue answered with no tick."""
-    store = PipelinedStore(engine, write_ticks)
+    store = PipelinedStore(engine, RecordWriter.write_ticks)
     empty: list[Range] = []
     try:
         for range_start, range_end in ranges:

@@ -6,9 +6,10 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, select
 
 from mdtool.records import Bar, Tick
+from mdtool.storage.engine import create_engine
 from mdtool.storage.queries import bars_between, ticks_between
 from mdtool.storage.schema import ohlcv, ticks
-from mdtool.storage.writer import write_bars, write_ticks
+from mdtool.storage.writer import RecordWriter, write_bars, write_ticks
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -84,3 +85,75 @@ def test_decimals_round_trip_exactly(engine: Engine) -> None:
     assert stored_tick.price == Decimal("0.00000001")
     assert stored_tick.size == Decimal("0.001")
     assert stored_tick.payload == {"t": 1}
+
+
+def test_a_bar_gaining_or_losing_its_quote_volume_is_updated(engine: Engine) -> None:
+    """The update compares values null-safely: NULL to a value and back are both changes."""
+    without = Bar("binance", "BTCUSDT", "1m", T0, "1", "2", "0.5", "1", "3")
+    with_quote = Bar("binance", "BTCUSDT", "1m", T0, "1", "2", "0.5", "1", "3", "4", 5)
+    assert write_bars(engine, [without]) == 1
+    assert write_bars(engine, [with_quote]) == 1
+    assert write_bars(engine, [with_quote]) == 0
+    assert write_bars(engine, [without]) == 1
+    assert bars_between(engine, "binance", "BTCUSDT", "1m", T0, T0 + timedelta(minutes=1)) == [without]
+
+
+def test_tiny_numbers_odd_names_and_early_years_round_trip(engine: Engine) -> None:
+    """Values whose short text is an exponent (1E-8), a name COPY text must escape, a year below 1000."""
+    early = datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC)
+    bars = [
+        Bar("binance", "BTCUSDT", "1m", T0, "0.00000002", "0.00000003", "0.00000001", "0.00000002", "0"),
+        Bar("binance", "odd\tname\\", "1m", T0, "1", "1", "1", "1", "1"),
+        Bar("binance", "BTCUSDT", "1m", early, "1", "1", "1", "1", "0.00000001", "0.0000005"),
+    ]
+    assert write_bars(engine, bars) == 3
+    assert write_bars(engine, bars) == 0
+    assert bars_between(engine, "binance", "BTCUSDT", "1m", T0, T0 + timedelta(minutes=1)) == bars[:1]
+    assert bars_between(engine, "binance", "odd\tname\\", "1m", T0, T0 + timedelta(minutes=1)) == bars[1:2]
+    assert bars_between(engine, "binance", "BTCUSDT", "1m", early, T0) == bars[2:]
+    tick = Tick("binance", "BTCUSDT", early, "trade", "1", "0.00000001", "0.000000005")
+    assert write_ticks(engine, [tick]) == 1
+    assert ticks_between(engine, "binance", "BTCUSDT", early, T0) == [tick]
+
+
+def test_a_record_writer_recovers_from_collisions(engine: Engine) -> None:
+    """After a colliding batch the writer merges (PostgreSQL remembers the collision); later fresh batches
+    are stored in full either way."""
+    writer = RecordWriter(engine)
+    assert writer.write_ticks([make_tick(i, i) for i in range(0, 20)]) == 20
+    assert writer.write_ticks([make_tick(i, i) for i in range(10, 30)]) == 10
+    assert writer.write_ticks([make_tick(i, i) for i in range(30, 40)]) == 10
+    assert writer.write_ticks([make_tick(i, i) for i in range(40, 50)]) == 10
+    assert writer.write_bars([make_bar(i) for i in range(5)]) == 5
+    assert writer.write_bars([make_bar(i) for i in range(3, 8)]) == 3
+    assert writer.write_bars([make_bar(i) for i in range(8, 10)]) == 2
+    assert count(engine, ticks) == 50
+    assert count(engine, ohlcv) == 10
+
+
+def test_sqlite_stores_the_documented_text(sqlite_url: str) -> None:
+    """SQLite has no decimal or zoned time: decimals as plain text, times as fixed-width UTC text, and a
+    missing payload as JSON null, exactly as the column types write them (queries depend on it)."""
+    engine = create_engine(sqlite_url)
+    write_bars(engine, [make_bar(0)])
+    write_ticks(
+        engine, [make_tick(1, price="0.00000001"), Tick("binance", "BTCUSDT", T0, "trade", "2", "100")]
+    )
+    with engine.connect() as conn:
+        bar_row = conn.exec_driver_sql(
+            "SELECT timestamp, open, low, volume, trade_count FROM market_data_ohlcv"
+        ).one()
+        tick_rows = conn.exec_driver_sql(
+            "SELECT timestamp, price, size, payload FROM market_data_ticks ORDER BY trade_id"
+        ).all()
+        modes = (
+            conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+            conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+        )
+    engine.dispose()
+    assert tuple(bar_row) == ("2024-01-01 00:00:00.000000", "42000.01", "41990", "12.5", 17)
+    assert [tuple(r) for r in tick_rows] == [
+        ("2024-01-01 00:00:00.000007", "0.00000001", "0.001", '{"t": 1}'),
+        ("2024-01-01 00:00:00.000000", "100", None, "null"),
+    ]
+    assert modes == ("wal", 1)  # WAL, synchronous=NORMAL

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from mdtool.errors import DatabaseError, RejectedDataError
 from mdtool.records import Bar, Tick
-from mdtool.storage.writer import write_bars, write_ticks
+from mdtool.storage.writer import RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class BatchingWriter:
         self.retry_max = retry_max
         self.on_commit = on_commit
         self.stats = WriterStats()
+        self._records = RecordWriter(engine)  # used by the worker thread only
         self._spool_dir = spool_dir
         self._pending: deque[tuple[Record, float]] = deque()
         self._spool: deque[Path] = deque()
@@ -231,9 +232,9 @@ class BatchingWriter:
         tick_list = [r for r in records if isinstance(r, Tick)]
         stored = 0
         if bars:
-            stored += write_bars(self.engine, bars)
+            stored += self._records.write_bars(bars)
         if tick_list:
-            stored += write_ticks(self.engine, tick_list)
+            stored += self._records.write_ticks(tick_list)
         self.stats.stored += stored
 
     def _record_success(self, batch: list[tuple[Record, float]]) -> None:

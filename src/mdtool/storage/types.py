@@ -3,6 +3,7 @@
 SQLite has no decimal or timezone-aware timestamp type: SQLAlchemy's defaults would store prices as
 floats and drop the zone. These decorators store decimals as plain text and timestamps as fixed-width
 UTC text (so text order is time order) on SQLite, and use native `numeric`/`timestamptz` on PostgreSQL.
+The SQLite text forms are defined once, in `storage/sqlite_text.py`, which the bulk writer shares.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from mdtool.records import normalize_decimal
-
-_SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+from mdtool.storage.sqlite_text import decimal_text, time_text
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -34,7 +34,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         number = normalize_decimal(Decimal(value))
-        return format(number, "f") if dialect.name == "sqlite" else number
+        return decimal_text(number) if dialect.name == "sqlite" else number
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -58,8 +58,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise ValueError(f"timestamps must be timezone-aware datetimes, got {value!r}")
-        value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_TIME_FORMAT) if dialect.name == "sqlite" else value
+        return time_text(value) if dialect.name == "sqlite" else value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -19,23 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("mdtool.webhook.access")
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
-# A random per-process prefix and a counter: unique across workers and restarts, and far cheaper than
-# a uuid4 per request (an `os.urandom` call costs tens of microseconds here).
-_PREFIX = os.urandom(4).hex()
-_sequence = itertools.count(1)
 
 
-def new_request_id() -> str:
-    """A fresh id, unique across workers and restarts (also names refused TLS handshakes)."""
-    return f"{_PREFIX}-{next(_sequence):x}"
-
-
-def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
-    """A proxy's `X-Request-ID` when it is short and harmless in a log line, else a fresh id."""
+def forwarded_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """A proxy's `X-Request-ID` when it is short and harmless in a log line."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER and _SAFE_ID.fullmatch(value):
             return value.decode("ascii")
-    return new_request_id()
+    return None
 
 
 class AlertCounts:
@@ -75,13 +66,21 @@ class AccessLog:
         self.app = app
         self.counts = counts
         self.counted_path = counted_path
+        # A random prefix and a counter: unique across workers and restarts, and far cheaper than a
+        # uuid4 per request (an `os.urandom` call costs tens of microseconds here).
+        self._prefix = os.urandom(4).hex()
+        self._sequence = itertools.count(1)
+
+    def request_id(self, headers: list[tuple[bytes, bytes]]) -> str:
+        """The proxy's request id where there is a usable one, else a fresh one."""
+        return forwarded_request_id(headers) or f"{self._prefix}-{next(self._sequence):x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = request_id_from(scope["headers"])
+        request_id = self.request_id(scope["headers"])
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500

@@ -14,6 +14,7 @@ the reason and a refusal id.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from mdtool.config import SSL_CA_CERTS_VARIABLE, SSL_CERTFILE_VARIABLE, SSL_KEYFILE_VARIABLE
 from mdtool.errors import ConfigError, UsageError
-from mdtool.webhook.access import AlertCounts, new_request_id
+from mdtool.webhook.access import AlertCounts
 
 log = logging.getLogger(__name__)
 # What TradingView documents its webhook client certificate to carry.
@@ -80,7 +81,8 @@ class TradingViewCertificate(ssl.SSLObject):
             raise ssl.SSLCertVerificationError(problem)
 
     def _refused(self, reason: str) -> None:
-        log.warning("%s TLS handshake refused: %s", new_request_id(), reason)
+        # A refusal has no HTTP request (and so no request id): a random id ties its log line to reports.
+        log.warning("tls-%s TLS handshake refused: %s", os.urandom(4).hex(), reason)
         if self.counts is not None:
             self.counts.record_tls_refusal()
 

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from mdtool.adapters.binance.parse import EXCHANGE, from_ms, kline_open_ms, parse_kline, to_ms
+from mdtool.adapters.binance.parse import EXCHANGE, from_ms, kline_open_ms, parse_klines, to_ms
 from mdtool.adapters.binance.rest import BinanceRest
 from mdtool.intervals import ceil_open, floor_open, next_open, nominal_length, validate_interval
 from mdtool.records import Bar
@@ -121,8 +121,7 @@ class BinanceBarSource:
 
 def _clip(rows: list[Any], symbol: str, interval: str, start: datetime, end: datetime) -> list[Bar]:
     """Parsed bars of `rows` that open in [start, end) (Binance may include the still-open bar)."""
-    first, stop = to_ms(start), to_ms(end)
-    return [parse_kline(row, symbol, interval) for row in rows if first <= kline_open_ms(row) < stop]
+    return parse_klines(rows, symbol, interval, to_ms(start), to_ms(end))
 
 
 def _plan(interval: str, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
