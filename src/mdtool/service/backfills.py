@@ -24,7 +24,7 @@ from mdtool.errors import BusyError, DatabaseError, MdtoolError
 from mdtool.records import Bar
 from mdtool.service.config import BackfillJobConfig
 from mdtool.service.counters import BackfillTotals
-from mdtool.service.supervise import Supervised
+from mdtool.service.supervise import Supervised, SupervisedJob
 from mdtool.sources import BarFile, BarSource
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class StoppableBarSource:
         self.inner.close()
 
 
-class BackfillJob:
+class BackfillJob(SupervisedJob):
     """Runs the series of one `[[backfill]]` section every `every` seconds until stopped."""
 
     def __init__(self, config: BackfillJobConfig, settings: Settings, engine: Engine) -> None:
@@ -92,20 +92,6 @@ class BackfillJob:
     @property
     def venue(self) -> str:
         return self.config.venue
-
-    @property
-    def restarts(self) -> int:
-        return self._supervised.restarts
-
-    def start(self) -> BackfillJob:
-        self._supervised.start()
-        return self
-
-    def stop(self) -> None:
-        self._supervised.stop()
-
-    def join(self, timeout: float) -> bool:
-        return self._supervised.join(timeout)
 
     def next_delay(self, first: bool) -> float:
         """Seconds to the next cycle: a spread-out first run, then `every` ± jitter."""

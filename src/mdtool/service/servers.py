@@ -21,7 +21,7 @@ from mdtool.dtc.server import DtcServer
 from mdtool.dtc.session import ServerConfig
 from mdtool.errors import MdtoolError
 from mdtool.service.config import ListenConfig
-from mdtool.service.supervise import Supervised
+from mdtool.service.supervise import Supervised, SupervisedJob
 from mdtool.webhook.app import create_app
 from mdtool.webhook.options import load_options
 from mdtool.webhook.signature import secret_key
@@ -55,7 +55,7 @@ class StatusCounter:
             return dict(self.counts)
 
 
-class WebhookJob:
+class WebhookJob(SupervisedJob):
     """The TradingView webhook under uvicorn on a thread; refuses to start without authentication."""
 
     name = "webhook"
@@ -66,20 +66,6 @@ class WebhookJob:
         self.config = config
         self.statuses = StatusCounter(create_app(settings, load_options()))
         self._supervised = Supervised("webhook", self._serve)
-
-    @property
-    def restarts(self) -> int:
-        return self._supervised.restarts
-
-    def start(self) -> WebhookJob:
-        self._supervised.start()
-        return self
-
-    def stop(self) -> None:
-        self._supervised.stop()
-
-    def join(self, timeout: float) -> bool:
-        return self._supervised.join(timeout)
 
     def _serve(self, stop: threading.Event) -> None:
         config = uvicorn.Config(
@@ -102,7 +88,7 @@ def _exit_when(stop: threading.Event, server: Any) -> None:
     server.should_exit = True
 
 
-class DtcJob:
+class DtcJob(SupervisedJob):
     """The DTC data service on its own event loop thread."""
 
     name = "dtc"
@@ -113,20 +99,6 @@ class DtcJob:
         self.engine = engine
         self.server: DtcServer | None = None
         self._supervised = Supervised("dtc", self._serve)
-
-    @property
-    def restarts(self) -> int:
-        return self._supervised.restarts
-
-    def start(self) -> DtcJob:
-        self._supervised.start()
-        return self
-
-    def stop(self) -> None:
-        self._supervised.stop()
-
-    def join(self, timeout: float) -> bool:
-        return self._supervised.join(timeout)
 
     def _serve(self, stop: threading.Event) -> None:
         asyncio.run(self._main(stop))

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,23 @@ class Supervised:
             self.restarts += 1
             log.warning("job %s: restarting in %.1f s (restart %d)", self.name, delay, self.restarts)
             self._stopping.wait(delay)
+
+
+class SupervisedJob:
+    """The lifecycle every job shares, delegated to the `Supervised` thread the job sets up."""
+
+    _supervised: Supervised
+
+    @property
+    def restarts(self) -> int:
+        return self._supervised.restarts
+
+    def start(self) -> Self:
+        self._supervised.start()
+        return self
+
+    def stop(self) -> None:
+        self._supervised.stop()
+
+    def join(self, timeout: float) -> bool:
+        return self._supervised.join(timeout)
