@@ -65,6 +65,8 @@ def test_webhook_and_dtc_run_in_process(supervisor: Supervisor, pg_url: str, tmp
             client.close()
 
         body_text = scrape(port)
+        assert metric_value(body_text, "mdtool_dtc_clients_accepted_total") == 1
+        assert metric_value(body_text, "mdtool_dtc_messages_sent_total") >= 1  # the logon response
         assert metric_value(body_text, "mdtool_webhook_alerts_total", status="200") == 1
         assert metric_value(body_text, "mdtool_webhook_alerts_total", status="401") == 1
     finally:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mdtool.dtc.server import DtcServer
 from mdtool.service.backfills import BackfillJob
 from mdtool.service.streams import StreamJob
 from mdtool.service.supervisor import Supervisor
@@ -53,9 +54,24 @@ class ServiceCollector(Collector):
             for status, count in sorted(jobs.webhook.statuses.snapshot().items()):
                 alerts.add_metric([str(status)], count)
         yield alerts
-        dtc = _gauge("dtc_up", "1 while the DTC server is listening.", [])
-        dtc.add_metric([], 1 if jobs.dtc is not None and jobs.dtc.server is not None else 0)
-        yield dtc
+        yield from self._dtc(jobs.dtc.server if jobs.dtc is not None else None)
+
+    def _dtc(self, server: DtcServer | None) -> Iterator[Metric]:
+        up = _gauge("dtc_up", "1 while the DTC server is listening.", [])
+        up.add_metric([], 1 if server is not None else 0)
+        yield up
+        if server is None:
+            return
+        stats = server.stats
+        clients = _gauge("dtc_clients", "DTC clients connected now.", [])
+        clients.add_metric([], stats.clients_connected)
+        accepted = _counter("dtc_clients_accepted", "DTC client sessions accepted.", [])
+        accepted.add_metric([], stats.clients_total)
+        sent = _counter("dtc_messages_sent", "DTC messages sent (live updates and history records).", [])
+        sent.add_metric([], stats.messages_sent)
+        dropped = _counter("dtc_clients_dropped_slow", "DTC clients dropped for not keeping up.", [])
+        dropped.add_metric([], stats.clients_dropped_slow)
+        yield from (clients, accepted, sent, dropped)
 
     def _streams(self, streams: tuple[StreamJob, ...]) -> Iterator[Metric]:
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
