@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import Engine, insert
 
@@ -145,3 +146,11 @@ def test_status_of_an_empty_database(sqlite_url: str) -> None:
     result = run_status(sqlite_url)
     assert result.returncode == 0 and "nothing stored yet" in result.stdout
     assert run_status(sqlite_url, "--max-age", "10m").returncode == 1
+
+
+def test_status_on_a_fresh_embedded_database_says_nothing_is_stored(tmp_path: Path) -> None:
+    """The embedded default is migrated on first use by every command, `status` included (it once
+    answered a new user with `no such table`)."""
+    result = run_status(f"sqlite:///{tmp_path / 'new.db'}")
+    assert result.returncode == 0, result.stderr
+    assert "nothing stored yet" in result.stdout

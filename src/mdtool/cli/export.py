@@ -12,7 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from mdtool.cli.console import stderr, stdout
 from mdtool.config import load_settings
 from mdtool.export import FORMATS, ExportRequest, run_export
-from mdtool.storage.engine import check_connection, create_engine
+from mdtool.migrate import ensure_schema
+from mdtool.storage.engine import create_engine
 from mdtool.timestamps import parse_user_time
 
 
@@ -54,7 +55,7 @@ def export(
         console=stderr, disable=not stderr.is_terminal, transient=True,
     )  # fmt: skip
     try:
-        check_connection(engine)
+        ensure_schema(engine)  # the embedded default is migrated on first use, as elsewhere
         with bar:
             task = bar.add_task("export", total=span, rows=0)
 

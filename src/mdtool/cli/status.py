@@ -13,7 +13,8 @@ from mdtool.cli.console import stdout
 from mdtool.config import load_settings
 from mdtool.durations import humanize, parse_duration
 from mdtool.errors import MdtoolError, UsageError
-from mdtool.storage.engine import check_connection, create_engine
+from mdtool.migrate import ensure_schema
+from mdtool.storage.engine import create_engine
 from mdtool.storage.inventory import SeriesInventory, inventory, stale
 
 
@@ -47,7 +48,7 @@ def status(
             raise UsageError(f"--max-age: {error}") from None
     engine = create_engine(load_settings().database_url)
     try:
-        check_connection(engine)
+        ensure_schema(engine)  # the embedded default is migrated on first use, as elsewhere
         series = inventory(engine)
     finally:
         engine.dispose()
