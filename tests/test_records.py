@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from mdtool.errors import RecordError
-from mdtool.records import Bar, Tick, bars_from_checked
+from mdtool.records import Bar, Tick, bars_from_checked, tick_from_checked
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -107,3 +107,13 @@ def test_bars_from_checked_equal_the_checked_constructor() -> None:
     assert hash(made) == hash(checked)
     with pytest.raises(AttributeError):
         made.open = Decimal(1)  # type: ignore[misc]
+
+
+def test_tick_from_checked_equals_the_checked_constructor() -> None:
+    moment = datetime(2024, 1, 1, 0, 0, 0, 120_000, tzinfo=UTC)
+    checked = Tick("binance", "BTCUSDT", moment, "trade", "7", "42000.01000000", "0.00100000", "sell")
+    made = tick_from_checked(
+        "binance", "BTCUSDT", moment, "trade", "7", Decimal("42000.01"), Decimal("0.001"), "sell"
+    )
+    assert made == checked and hash(made) == hash(checked) and repr(made) == repr(checked)
+    assert made.payload is None

@@ -186,3 +186,47 @@ class Tick:
             )
         if self.payload is not None and not isinstance(self.payload, dict):
             raise RecordError(f"tick {self.symbol} {self.trade_id}: payload must be a JSON object")
+
+
+def tick_from_checked(
+    exchange: str,
+    symbol: str,
+    timestamp: datetime,
+    source: str,
+    trade_id: str,
+    price: Decimal,
+    size: Decimal | None,
+    side: str | None,
+) -> Tick:
+    """A `Tick` from fields that are already exactly what `Tick(...)` would store: non-empty names, a
+    UTC timestamp, decimals from `to_decimal` (size not negative), side `buy`/`sell`/None, no payload.
+    Nothing is checked again.
+
+    For the live trade stream, where `Tick.__post_init__` re-normalising values that were just
+    normalised cost most of the per-trade parse; any doubt belongs in `Tick(...)`.
+    """
+    tick = object.__new__(Tick)
+    (
+        set_exchange,
+        set_symbol,
+        set_timestamp,
+        set_source,
+        set_id,
+        set_price,
+        set_size,
+        set_side,
+        set_payload,
+    ) = _TICK_SLOTS
+    set_exchange(tick, exchange)
+    set_symbol(tick, symbol)
+    set_timestamp(tick, timestamp)
+    set_source(tick, source)
+    set_id(tick, trade_id)
+    set_price(tick, price)
+    set_size(tick, size)
+    set_side(tick, side)
+    set_payload(tick, None)
+    return tick
+
+
+_TICK_SLOTS = tuple(Tick.__dict__[name].__set__ for name in Tick.__slots__)

@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 from mdtool.errors import ExchangeError
-from mdtool.records import Bar, Tick, bars_from_checked
+from mdtool.records import Bar, Tick, bars_from_checked, tick_from_checked, to_decimal
 
 EXCHANGE = "binance"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -142,7 +142,19 @@ def aggressor_side(buyer_is_maker: bool) -> str:
 
 
 def parse_trade_event(event: Mapping[str, Any]) -> Tick:
-    """A `<symbol>@trade` payload: {"e": "trade", "s", "t", "p", "q", "T", "m", ...}."""
+    """A `<symbol>@trade` payload: {"e": "trade", "s", "t", "p", "q", "T", "m", ...}.
+
+    The hot path of a market stream: values are normalised once and the tick is built without
+    checking them again; anything unusual goes through `Tick(...)`, which raises the usual error.
+    """
+    symbol = event["s"]
+    price = to_decimal(event["p"], "price")
+    size = to_decimal(event["q"], "size")
+    if type(symbol) is str and symbol and size >= 0:
+        return tick_from_checked(
+            EXCHANGE, symbol, from_ms(event["T"]), "trade", str(event["t"]), price, size,
+            aggressor_side(bool(event["m"])),
+        )  # fmt: skip
     return Tick(
         exchange=EXCHANGE,
         symbol=event["s"],
