@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import ColumnElement, Engine, Row, func, select
 
 from mdtool.intervals import floor_open
 from mdtool.ranges import Range, holes
@@ -31,22 +31,8 @@ def missing_ranges(
     `start` must be on the interval's grid. The walk reads only stored open times, in order, so its cost
     is proportional to what is stored, not to the width of the range.
     """
-    if end <= start:
-        return []
-    query = (
-        select(ohlcv.c.timestamp)
-        .where(
-            ohlcv.c.exchange == exchange,
-            ohlcv.c.symbol == symbol,
-            ohlcv.c.interval == interval,
-            ohlcv.c.timestamp >= start,
-            ohlcv.c.timestamp < end,
-        )
-        .order_by(ohlcv.c.timestamp)
-    )
-    with database_errors("cannot look for gaps"), engine.connect() as conn:
-        stored = conn.execution_options(yield_per=50_000).execute(query).scalars()
-        return holes(interval, start, end, stored)
+    series = (ohlcv.c.exchange == exchange, ohlcv.c.symbol == symbol, ohlcv.c.interval == interval)
+    return _unstored_slots(engine, ohlcv.c.timestamp, series, interval, start, end, on_grid=True)
 
 
 def bars_between(
@@ -108,22 +94,28 @@ def missing_tick_ranges(
     A tick series has no bar grid, so it is judged by slot: a slot with at least one tick counts as
     stored. The walk reads the stored timestamps in order, so it costs what is stored in the range.
     """
+    series = (ticks.c.exchange == exchange, ticks.c.symbol == symbol, ticks.c.source == source)
+    return _unstored_slots(engine, ticks.c.timestamp, series, grid, start, end, on_grid=False)
+
+
+def _unstored_slots(
+    engine: Engine,
+    column: ColumnElement[datetime],
+    series: tuple[ColumnElement[bool], ...],
+    grid: str,
+    start: datetime,
+    end: datetime,
+    *,
+    on_grid: bool,
+) -> list[Range]:
+    """Walk the stored times of one series in [start, end), in order, and return the `grid` slots none
+    falls in; `on_grid` says the stored times are slot opens already (bars), else they are floored."""
     if end <= start:
         return []
-    query = (
-        select(ticks.c.timestamp)
-        .where(
-            ticks.c.exchange == exchange,
-            ticks.c.symbol == symbol,
-            ticks.c.source == source,
-            ticks.c.timestamp >= start,
-            ticks.c.timestamp < end,
-        )
-        .order_by(ticks.c.timestamp)
-    )
+    query = select(column).where(*series, column >= start, column < end).order_by(column)
     with database_errors("cannot look for gaps"), engine.connect() as conn:
         stored = conn.execution_options(yield_per=50_000).execute(query).scalars()
-        return holes(grid, start, end, (floor_open(grid, moment) for moment in stored))
+        return holes(grid, start, end, stored if on_grid else (floor_open(grid, moment) for moment in stored))
 
 
 def newest_numeric_trade_id(engine: Engine, exchange: str, symbol: str, source: str) -> int | None:
