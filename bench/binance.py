@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402 - after th
 from mdtool.adapters.binance import BinanceBarSource, BinanceRest, BinanceTradeStream  # noqa: E402 - after the sys.path fix above
 from mdtool.backfill import BackfillRequest, run_backfill  # noqa: E402 - after the sys.path fix above
 from mdtool.migrate import upgrade  # noqa: E402 - after the sys.path fix above
-from mdtool.records import Bar, Tick  # noqa: E402 - after the sys.path fix above
+from mdtool.records import Tick  # noqa: E402 - after the sys.path fix above
 from mdtool.sources import StreamStatus  # noqa: E402 - after the sys.path fix above
 from mdtool.storage.batching import BatchingWriter  # noqa: E402 - after the sys.path fix above
 from mdtool.storage.engine import create_engine  # noqa: E402 - after the sys.path fix above
@@ -112,9 +113,11 @@ def bench_stream(url: str, seconds: float, rate: float) -> None:
 
     writer = BatchingWriter(engine, on_commit=committed).start()
 
-    def sink(tick: Tick | Bar) -> None:
-        received[tick.trade_id] = time.time()  # type: ignore[union-attr]
-        writer.put(tick)
+    def sink(ticks: Sequence[Tick]) -> None:
+        now = time.time()
+        for tick in ticks:
+            received[tick.trade_id] = now
+        writer.put(ticks)
 
     stream = BinanceTradeStream(
         BinanceRest(f"http://127.0.0.1:{port}"), f"ws://127.0.0.1:{port}", lambda _s: None

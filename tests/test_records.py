@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from mdtool.errors import RecordError
-from mdtool.records import Bar, Tick, bars_from_checked, tick_from_checked
+from mdtool.records import Bar, Tick, bars_from_checked, normalize_decimal, ticks_from_checked, to_decimal
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -109,11 +109,19 @@ def test_bars_from_checked_equal_the_checked_constructor() -> None:
         made.open = Decimal(1)  # type: ignore[misc]
 
 
-def test_tick_from_checked_equals_the_checked_constructor() -> None:
+def test_ticks_from_checked_equal_the_checked_constructor() -> None:
     moment = datetime(2024, 1, 1, 0, 0, 0, 120_000, tzinfo=UTC)
     checked = Tick("binance", "BTCUSDT", moment, "trade", "7", "42000.01000000", "0.00100000", "sell")
-    made = tick_from_checked(
-        "binance", "BTCUSDT", moment, "trade", "7", Decimal("42000.01"), Decimal("0.001"), "sell"
+    [made] = ticks_from_checked(
+        "binance", "trade", [("BTCUSDT", moment, "7", Decimal("42000.01"), Decimal("0.001"), "sell")]
     )
     assert made == checked and hash(made) == hash(checked) and repr(made) == repr(checked)
     assert made.payload is None
+
+
+def test_decimals_longer_than_the_default_precision_stay_exact() -> None:
+    long = "1." + "0" * 40 + "1"
+    assert str(to_decimal(long + "000", "price")) == long
+    assert str(normalize_decimal(Decimal("123456789012345678901234567890123E+3"))) == (
+        "123456789012345678901234567890123000"
+    )

@@ -86,7 +86,8 @@ class TickSource(Protocol):
         """Release connections and threads (idempotent)."""
 
 
-TickSink = Callable[[Tick], None]
+TickSink = Callable[[Sequence[Tick]], None]
+"""Where a stream delivers ticks: in order, as many per call as one read (or one fill page) gave."""
 
 
 @dataclass

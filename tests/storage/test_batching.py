@@ -32,7 +32,7 @@ def test_flushes_by_time_and_completes_futures(engine: Engine) -> None:
         future.result(timeout=10)
         assert stored(engine) == 1
         for i in range(2, 2500):
-            writer.put(tick(i))
+            writer.put([tick(i)])
         assert writer.flush(timeout=10)
     assert stored(engine) == 2499
     assert writer.stats.flushes >= 3
@@ -54,7 +54,7 @@ def test_database_outage_keeps_everything_and_recovers(own_cluster: PostgresClus
     writer.submit_many(tick(i) for i in range(50)).result(timeout=10)
     own_cluster.stop()
     for i in range(50, 500):
-        writer.put(tick(i))
+        writer.put([tick(i)])
     deadline = time.monotonic() + 10
     while writer.healthy and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -31,6 +31,9 @@ from mdtool.storage.writer import RecordWriter
 log = logging.getLogger(__name__)
 
 Record = Bar | Tick
+Chunk = tuple[list[Record], float]
+"""Records queued by one call, with the time they were queued: the queue holds chunks, not records,
+so a stream read of hundreds of trades costs one queue operation."""
 
 
 @dataclass
@@ -72,7 +75,8 @@ class BatchingWriter:
         self.stats = WriterStats()
         self._records = RecordWriter(engine)  # used by the worker thread only
         self._spool_dir = spool_dir
-        self._pending: deque[tuple[Record, float]] = deque()
+        self._pending: deque[Chunk] = deque()
+        self._pending_count = 0
         self._spool: deque[Path] = deque()
         self._waiters: deque[tuple[int, Future[None]]] = deque()
         self._cond = threading.Condition()
@@ -101,14 +105,18 @@ class BatchingWriter:
         self._thread.start()
         return self
 
-    def put(self, record: Record) -> None:
-        """Queue one record without a completion future (the hot path of stream readers)."""
+    def put(self, records: Sequence[Record]) -> None:
+        """Queue records without a completion future: the hot path of stream readers, which hand over
+        everything one read delivered in one call (one lock, one clock reading)."""
+        if not records:
+            return
+        chunk = (list(records), time.monotonic())
         with self._cond:
             if self._closing:
                 raise DatabaseError("the writer is closed; nothing more can be stored")
-            self._pending.append((record, time.monotonic()))
-            self.stats.submitted += 1
-            if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
+            was_empty = not self._pending
+            self._queue(chunk)
+            if was_empty or self._pending_count >= self.max_batch:
                 self._cond.notify()
 
     def submit(self, record: Record) -> Future[None]:
@@ -118,16 +126,21 @@ class BatchingWriter:
     def submit_many(self, records: Iterable[Record]) -> Future[None]:
         """Queue records; the future completes once all of them are committed."""
         future: Future[None] = Future()
-        now = time.monotonic()
+        chunk = (list(records), time.monotonic())
         with self._cond:
             if self._closing:
                 raise DatabaseError("the writer is closed; nothing more can be stored")
-            for record in records:
-                self._pending.append((record, now))
-                self.stats.submitted += 1
+            if chunk[0]:
+                self._queue(chunk)
             self._waiters.append((self.stats.submitted, future))
             self._cond.notify()
         return future
+
+    def _queue(self, chunk: Chunk) -> None:
+        """Append a chunk (lock held)."""
+        self._pending.append(chunk)
+        self._pending_count += len(chunk[0])
+        self.stats.submitted += len(chunk[0])
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed; False on timeout."""
@@ -161,7 +174,7 @@ class BatchingWriter:
 
     def _run(self) -> None:
         delay = self.retry_initial
-        batch: list[tuple[Record, float]] | None = None
+        batch: list[Record] | None = None
         while True:
             if batch is None:
                 batch = self._next_batch()
@@ -179,7 +192,7 @@ class BatchingWriter:
             self._record_success(batch)
             batch = None
 
-    def _next_batch(self) -> list[tuple[Record, float]] | None:
+    def _next_batch(self) -> list[Record] | None:
         """Oldest records first: spooled ones, then memory, waiting for size or time."""
         with self._cond:
             while True:
@@ -188,16 +201,30 @@ class BatchingWriter:
                 if self._pending:
                     oldest = self._pending[0][1]
                     due = oldest + self.flush_interval
-                    if self._closing or len(self._pending) >= self.max_batch or time.monotonic() >= due:
-                        count = min(self.max_batch, len(self._pending))
-                        return [self._pending.popleft() for _ in range(count)]
+                    if self._closing or self._pending_count >= self.max_batch or time.monotonic() >= due:
+                        return self._take(self.max_batch)
                     self._cond.wait(max(due - time.monotonic(), 0.001))
                 elif self._closing:
                     return None
                 else:
                     self._cond.wait()
 
-    def _write_isolating_rejects(self, batch: list[tuple[Record, float]]) -> None:
+    def _take(self, limit: int) -> list[Record]:
+        """Up to `limit` of the oldest queued records (lock held); a chunk that does not fit is split and
+        its rest stays first in the queue with its original time."""
+        batch: list[Record] = []
+        pending = self._pending
+        while pending and len(batch) < limit:
+            records, queued = pending.popleft()
+            room = limit - len(batch)
+            if len(records) > room:
+                pending.appendleft((records[room:], queued))
+                records = records[:room]
+            batch.extend(records)
+        self._pending_count -= len(batch)
+        return batch
+
+    def _write_isolating_rejects(self, batch: list[Record]) -> None:
         """Write a batch; when the database refuses some rows for good, bisect to find them, store the
         rest, and set the refused ones aside (logged and kept in a rejects file), so one bad record can
         neither block the writer forever nor take its batch down with it."""
@@ -211,7 +238,7 @@ class BatchingWriter:
         except Exception as error:  # a value the driver cannot adapt is refused like bad data
             refused = error
         if len(batch) == 1:
-            self._reject(batch[0][0], refused)
+            self._reject(batch[0], refused)
             return
         middle = len(batch) // 2
         self._write_isolating_rejects(batch[:middle])
@@ -226,10 +253,14 @@ class BatchingWriter:
             pickle.dump(record, handle)
         log.error("the database refused a record for good (kept in %s): %s: %r", path, error, record)
 
-    def _write(self, batch: list[tuple[Record, float]]) -> None:
-        records = [record for record, _ in batch]
-        bars = [r for r in records if isinstance(r, Bar)]
-        tick_list = [r for r in records if isinstance(r, Tick)]
+    def _write(self, batch: list[Record]) -> None:
+        kinds = set(map(type, batch))
+        if kinds == {Tick}:  # a stream's batch: no pass to sort it
+            bars: list[Bar] = []
+            tick_list: list[Tick] = batch  # type: ignore[assignment]
+        else:
+            bars = [r for r in batch if isinstance(r, Bar)]
+            tick_list = [r for r in batch if isinstance(r, Tick)]
         stored = 0
         if bars:
             stored += self._records.write_bars(bars)
@@ -237,7 +268,7 @@ class BatchingWriter:
             stored += self._records.write_ticks(tick_list)
         self.stats.stored += stored
 
-    def _record_success(self, batch: list[tuple[Record, float]]) -> None:
+    def _record_success(self, batch: list[Record]) -> None:
         if not self._healthy:
             log.warning("database is back: writing resumed (%d records waiting)", self.pending)
         self._healthy = True
@@ -251,7 +282,7 @@ class BatchingWriter:
         for future in done:
             future.set_result(None)
         if self.on_commit is not None:
-            self.on_commit([record for record, _ in batch])
+            self.on_commit(batch)
 
     def _record_failure(self, error: DatabaseError) -> None:
         self.stats.failures += 1
@@ -273,19 +304,18 @@ class BatchingWriter:
     def _spool_overflow(self) -> None:
         """Move the oldest in-memory records beyond the limit to disk (lock held); FIFO is kept
         because every spooled chunk is older than everything still in memory."""
-        while len(self._pending) > self.memory_limit:
+        while self._pending_count > self.memory_limit:
             if self._spool_dir is None:
                 self._spool_dir = Path(tempfile.mkdtemp(prefix="mdtool-spool-"))
-            size = min(self.max_batch, len(self._pending) - self.memory_limit)
-            chunk = [self._pending.popleft() for _ in range(size)]
+            chunk = self._take(min(self.max_batch, self._pending_count - self.memory_limit))
             path = self._spool_dir / f"{time.monotonic_ns()}.pickle"
             path.write_bytes(pickle.dumps(chunk))
             self._spool.append(path)
             self.stats.spooled += len(chunk)
             log.warning("spooled %d records to %s while the database is down", len(chunk), path)
 
-    def _read_spool(self) -> list[tuple[Record, float]]:
+    def _read_spool(self) -> list[Record]:
         path = self._spool.popleft()
-        chunk: list[tuple[Record, float]] = pickle.loads(path.read_bytes())  # noqa: S301 - our own file
+        chunk: list[Record] = pickle.loads(path.read_bytes())  # noqa: S301 - our own file
         path.unlink(missing_ok=True)
         return chunk

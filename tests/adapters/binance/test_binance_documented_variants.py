@@ -76,7 +76,7 @@ def streaming(port: int, symbols: list[str], last_ids: dict[str, int] | None = N
 
     def target() -> None:
         try:
-            stream.run(symbols, running.ticks.append, running.stop, running.status)
+            stream.run(symbols, running.ticks.extend, running.stop, running.status)
         except BaseException as exc:
             running.error = exc
 

@@ -65,7 +65,7 @@ def streaming(fake: FakeBinance, selection: Selection, **options: object) -> Ite
 
     def target() -> None:
         try:
-            stream.run(selection, running.ticks.append, running.stop, running.status)
+            stream.run(selection, running.ticks.extend, running.stop, running.status)
         except BaseException as exc:
             running.error = exc
 

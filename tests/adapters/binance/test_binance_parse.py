@@ -12,7 +12,6 @@ from mdtool.adapters.binance.parse import (
     parse_rest_trade,
     parse_trade_event,
     to_ms,
-    unwrap_stream_message,
 )
 from mdtool.adapters.binance.ratelimit import parse_rate_limits, parse_retry_after, used_weights
 
@@ -92,15 +91,6 @@ def test_rest_trade_matches_stream_trade() -> None:
 def test_milliseconds_round_trip_without_float_error() -> None:
     for value in (0, 1, 1499865549590, 1795606311962, 253402300799999):
         assert to_ms(from_ms(value)) == value
-
-
-def test_unwrap_combined_raw_and_control_messages() -> None:
-    event = {"e": "trade", "s": "BTCUSDT", "t": 1}
-    assert unwrap_stream_message({"stream": "btcusdt@trade", "data": event}) == event
-    assert unwrap_stream_message(event) == event
-    assert unwrap_stream_message({"result": None, "id": 1}) is None
-    assert unwrap_stream_message({"stream": "x", "data": {"e": "kline"}}) is None
-    assert unwrap_stream_message([1, 2]) is None
 
 
 def test_server_shutdown_notice_in_any_wrapping() -> None:

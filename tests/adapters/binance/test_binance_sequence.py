@@ -48,7 +48,9 @@ class Harness:
         self.filled = 0
         self.stop = threading.Event()
         self.sequencer = TradeSequencer(
-            last, lambda t: self.out.append((t.symbol, int(t.trade_id))), lambda h: self.filler.add(h)
+            last,
+            lambda ticks: self.out.extend((t.symbol, int(t.trade_id)) for t in ticks),
+            lambda h: self.filler.add(h),
         )
         self.filler = GapFiller(
             self.sequencer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -43,9 +43,9 @@ class Running:
             with self._cond:
                 self._cond.notify_all()
 
-    def _sink(self, tick: Tick) -> None:
+    def _sink(self, ticks: Sequence[Tick]) -> None:
         with self._cond:
-            self.ticks.append(tick)
+            self.ticks.extend(ticks)
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 from mdtool.errors import ExchangeError
-from mdtool.records import Bar, Tick, bars_from_checked, tick_from_checked, to_decimal
+from mdtool.records import Bar, Tick, bars_from_checked
 
 EXCHANGE = "binance"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -142,19 +142,11 @@ def aggressor_side(buyer_is_maker: bool) -> str:
 
 
 def parse_trade_event(event: Mapping[str, Any]) -> Tick:
-    """A `<symbol>@trade` payload: {"e": "trade", "s", "t", "p", "q", "T", "m", ...}.
+    """A `<symbol>@trade` payload: {"e": "trade", "s", "t", "p", "q", "T", "m", ...}, with every check.
 
-    The hot path of a market stream: values are normalised once and the tick is built without
-    checking them again; anything unusual goes through `Tick(...)`, which raises the usual error.
+    The live stream decodes a read's trades at once (`decode.TradeDecoder`, the same ticks); this is
+    the definition it is tested against and the path for anything unusual.
     """
-    symbol = event["s"]
-    price = to_decimal(event["p"], "price")
-    size = to_decimal(event["q"], "size")
-    if type(symbol) is str and symbol and size >= 0:
-        return tick_from_checked(
-            EXCHANGE, symbol, from_ms(event["T"]), "trade", str(event["t"]), price, size,
-            aggressor_side(bool(event["m"])),
-        )  # fmt: skip
     return Tick(
         exchange=EXCHANGE,
         symbol=event["s"],
@@ -179,20 +171,6 @@ def parse_rest_trade(row: Mapping[str, Any], symbol: str) -> Tick:
         size=row["qty"],
         side=aggressor_side(bool(row["isBuyerMaker"])),
     )
-
-
-def unwrap_stream_message(message: Any) -> Mapping[str, Any] | None:
-    """The trade event inside a stream message, or None for acks, errors and other events.
-
-    The combined endpoint wraps events as {"stream": ..., "data": ...}; a raw endpoint does not.
-    Subscription replies ({"result": null, "id": 1}) and errors carry no event.
-    """
-    if not isinstance(message, dict):
-        return None
-    data = message.get("data", message) if "stream" in message else message
-    if isinstance(data, dict) and data.get("e") == "trade":
-        return data
-    return None
 
 
 def is_server_shutdown(message: Any) -> bool:

@@ -12,7 +12,7 @@ Binance numbers the trades of each symbol consecutively. Whatever reaches the si
   closes it (whatever REST has not delivered by then becomes an ordinary closed hole).
 
 Per symbol the state is two numbers and a timestamp, so 2,000 symbols cost little. Pure logic with one
-lock: the consumer thread calls `accept`, the filler thread calls `fill`.
+lock: the consumer thread calls `accept_many`, the filler thread calls `fill`.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class TradeSequencer:
     def __init__(
         self,
         last_ids: Mapping[str, int | None],
-        deliver: Callable[[Tick], None],
+        deliver: Callable[[Sequence[Tick]], None],
         on_hole: Callable[[Hole], None],
     ) -> None:
         self._last: dict[str, int | None] = dict(last_ids)
@@ -131,23 +131,34 @@ class TradeSequencer:
 
     def accept(self, tick: Tick) -> None:
         """Deliver a live trade; a jump in ids becomes a closed hole for the filler."""
-        trade_id = int(tick.trade_id)
-        symbol = tick.symbol
-        hole = None
+        self.accept_many([tick], [int(tick.trade_id)])
+
+    def accept_many(self, ticks: Sequence[Tick], ids: Sequence[int]) -> int:
+        """`accept` for the trades of one read, in order (`ids`: their trade ids as integers); returns
+        how many were delivered. One lock and one loop per read: this runs for every trade of a market."""
+        holes = []
+        delivered: list[Tick] = []
+        keep = delivered.append
         with self._lock:
-            last = self._last.get(symbol)
-            if last is not None and trade_id <= last:
-                self.duplicates += 1
-                return
-            opened = self._open.pop(symbol, None)
-            if last is not None and trade_id > last + 1:
-                before = self._last_time.get(symbol) or (opened.before if opened else None)
-                hole = Hole(symbol, last + 1, trade_id - 1, before, tick.timestamp)
-            self._deliver(tick)
-            self._last[symbol] = trade_id
-            self._last_time[symbol] = tick.timestamp
-        if hole is not None:
+            last_ids, last_times, opened = self._last, self._last_time, self._open
+            for tick, trade_id in zip(ticks, ids, strict=True):
+                symbol = tick.symbol
+                last = last_ids.get(symbol)
+                if last is not None and trade_id <= last:
+                    self.duplicates += 1
+                    continue
+                catching_up = opened.pop(symbol, None) if opened else None
+                if last is not None and trade_id > last + 1:
+                    before = last_times.get(symbol) or (catching_up.before if catching_up else None)
+                    holes.append(Hole(symbol, last + 1, trade_id - 1, before, tick.timestamp))
+                keep(tick)
+                last_ids[symbol] = trade_id
+                last_times[symbol] = tick.timestamp
+            if delivered:
+                self._deliver(delivered)
+        for hole in holes:
             self._on_hole(hole)
+        return len(delivered)
 
     def is_current(self, hole: Hole) -> bool:
         """False for an open hole that a live trade closed (or a symbol no longer tracked)."""
@@ -161,15 +172,19 @@ class TradeSequencer:
         result = FillResult()
         with self._lock:
             if hole.last_id is None:
-                self._fill_open(hole, page, page_size, result)
+                delivered = self._fill_open(hole, page, page_size, result)
             else:
-                self._fill_closed(hole, page, result)
+                delivered = self._fill_closed(hole, page, result)
+            if delivered:
+                self._deliver(delivered)
+        result.delivered = len(delivered)
         return result
 
-    def _fill_open(self, hole: Hole, page: Sequence[Tick], page_size: int, result: FillResult) -> None:
+    def _fill_open(self, hole: Hole, page: Sequence[Tick], page_size: int, result: FillResult) -> list[Tick]:
+        delivered: list[Tick] = []
         if self._open.get(hole.symbol) is not hole:
             result.done = True  # a live trade closed it; the closed remainder is its own hole
-            return
+            return delivered
         last = self._last[hole.symbol]
         assert last is not None  # open holes are only made for symbols with a known newest id
         for tick in page:
@@ -179,17 +194,18 @@ class TradeSequencer:
             if trade_id != last + 1:
                 before = self._last_time.get(hole.symbol, hole.before)
                 result.missing.append(Missing(last + 1, trade_id - 1, before, tick.timestamp))
-            self._deliver(tick)
+            delivered.append(tick)
             self._last[hole.symbol] = last = trade_id
             self._last_time[hole.symbol] = tick.timestamp
-            result.delivered += 1
         hole.next_id = last + 1
         if len(page) < page_size:
             result.done = True
             del self._open[hole.symbol]
+        return delivered
 
-    def _fill_closed(self, hole: Hole, page: Sequence[Tick], result: FillResult) -> None:
+    def _fill_closed(self, hole: Hole, page: Sequence[Tick], result: FillResult) -> list[Tick]:
         assert hole.last_id is not None
+        delivered: list[Tick] = []
         before = hole.cursor_time or hole.before
         for tick in page:
             trade_id = int(tick.trade_id)
@@ -202,10 +218,10 @@ class TradeSequencer:
                 break
             if trade_id != hole.next_id:
                 result.missing.append(Missing(hole.next_id, trade_id - 1, before, tick.timestamp))
-            self._deliver(tick)
+            delivered.append(tick)
             hole.next_id = trade_id + 1
             before = hole.cursor_time = tick.timestamp
-            result.delivered += 1
         if result.missing:
             hole.clean = False
         result.done = hole.next_id > hole.last_id
+        return delivered

@@ -8,8 +8,8 @@ package owns the life cycle. The parts, each in its own module:
 * `pool`: symbols are spread over connections of at most `streams_per_connection` streams, each
   reconnecting on its own within Binance's WebSocket limits (see `pacing`);
 * `sequence`: one consumer thread (this module) reads every connection's messages from one inbox,
-  decodes them with orjson and passes the trades through the sequencer, which drops duplicates and
-  turns jumps in trade ids into holes;
+  decodes each read's messages at once (`decode`, msgspec) and passes the trades through the
+  sequencer, which drops duplicates and turns jumps in trade ids into holes;
 * `gapfill`: one thread fills holes over `historicalTrades` within the process-wide request-weight
   budget, biggest first, while live trades keep flowing; what cannot be filled is recorded through a
   `HoleLedger` (the database) and retried by the next run.
@@ -30,9 +30,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 from mdtool.adapters.binance.connection import Inbox
+from mdtool.adapters.binance.decode import DecodedRead, TradeDecoder
 from mdtool.adapters.binance.gapfill import GapFiller
 from mdtool.adapters.binance.holes import HoleBook
 from mdtool.adapters.binance.listing import parse_listing
@@ -47,8 +46,6 @@ from mdtool.adapters.binance.parse import (
     EXCHANGE,
     is_server_shutdown,
     parse_rest_trade,
-    parse_trade_event,
-    unwrap_stream_message,
 )
 from mdtool.adapters.binance.pool import ConnectionPool, Opened, PoolOptions
 from mdtool.adapters.binance.reader import Reader
@@ -148,20 +145,16 @@ class BinanceTradeStream:
         status: StreamStatus,
         threads: list[threading.Thread],
     ) -> None:
-        def deliver(tick: Tick) -> None:
-            sink(tick)
-            with status.lock:
-                status.trades += 1
-
         def filled(count: int) -> None:
             with status.lock:
                 status.gaps_filled += count
+                status.trades += count
 
         book = HoleBook(self.holes, status)
         filler: GapFiller | None = None
         sequencer = TradeSequencer(
             {name: self.last_trade_id(name) for name in names},
-            deliver,
+            sink,
             lambda hole: filler.add(hole) if filler is not None else None,
         )
         filler = GapFiller(
@@ -264,6 +257,7 @@ class BinanceTradeStream:
     ) -> None:
         """Decode and sequence every connection's messages until `stop` is set."""
         next_report = 0.0
+        decoder = TradeDecoder()
         while not stop.is_set():
             now = time.monotonic()
             if now >= next_report:
@@ -279,36 +273,28 @@ class BinanceTradeStream:
                     refresher.poke()
                 continue
             tag, received, texts = item
-            for text in texts:
-                self._handle(tag, received, text, sequencer, status)
+            self._handle(tag, received, decoder.decode(texts), sequencer, status)
 
     def _handle(
-        self, tag: int, received: float, text: bytes, sequencer: TradeSequencer, status: StreamStatus
+        self, tag: int, received: float, read: DecodedRead, sequencer: TradeSequencer, status: StreamStatus
     ) -> None:
-        """One message: a trade to sequence, a control reply, or a shutdown notice."""
-        try:
-            message = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            log.warning("Binance stream: not JSON: %r", text[:200])
-            return
-        event = unwrap_stream_message(message)
-        if event is None:
+        """One read's messages: trades to sequence, control replies, shutdown notices, malformed ones."""
+        for message, reason in read.malformed:
+            # Not delivered, so the next trade of the symbol opens a hole that REST fills.
+            log.warning("Binance stream: skipping malformed message %s (%s)", str(message)[:200], reason)
+        for message in read.others:
             if is_server_shutdown(message):
                 log.info("Binance stream: connection %d announced a shutdown; reconnecting it now", tag)
                 assert self.pool is not None
                 self.pool.server_shutdown(tag)
-                return
-            _log_control(message)
-            return
-        try:
-            tick = parse_trade_event(event)
-        except (KeyError, TypeError, ValueError) as exc:
-            # Not delivered, so the next trade of the symbol opens a hole that REST fills.
-            log.warning("Binance stream: skipping malformed trade %s (%s)", str(event)[:200], exc)
-            return
-        sequencer.accept(tick)
-        # A float store is atomic; taking the status lock for it on every trade would cost more.
-        status.last_lag_seconds = received - event["T"] / 1000
+            else:
+                _log_control(message)
+        if read.ticks:
+            delivered = sequencer.accept_many(read.ticks, read.ids)
+            with status.lock:
+                status.trades += delivered
+        if read.last_trade_ms is not None:
+            status.last_lag_seconds = received - read.last_trade_ms / 1000
 
     def _report(self, filler: GapFiller, refresher: ListingRefresher, status: StreamStatus) -> None:
         """Aggregate figures for the status line and metrics."""

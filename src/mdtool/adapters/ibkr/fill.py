@@ -173,14 +173,16 @@ class GapFiller:
 
     def _store(self, name: str, page: list[TickEvent], seen: set[str]) -> None:
         ids = TickIds()  # per page: a second re-asked in a later page is numbered from 0 again
+        ticks = []
         for event in page:
             try:
                 tick = to_tick(name, event, ids)
             except RecordError as error:
                 log.warning("skipping a malformed historical IB tick for %s: %s", name, error)
                 continue
-            self.sink(tick)
+            ticks.append(tick)
             seen.add(tick.trade_id)
+        self.sink(ticks)
 
     async def _until(self, ready: Callable[[], bool]) -> None:
         while not ready():

@@ -297,7 +297,7 @@ class _Session:
         except RecordError as error:
             log.warning("skipping a malformed IB tick for %s: %s", symbol, error)
             return
-        self.sink(tick)
+        self.sink((tick,))
         tick_type = "AllLast" if isinstance(event, TradeEvent) else "BidAsk"
         self.filler.observe((contract.conId, tick_type), event.epoch, tick.trade_id)
         with self.status.lock:
