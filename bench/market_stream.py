@@ -46,6 +46,7 @@ import psycopg  # noqa: E402 - after the sys.path fix above
 from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402 - after the sys.path fix above
 
 from mdtool.adapters.binance import BinanceRest, BinanceTradeStream, frames  # noqa: E402 - after the sys.path fix above
+from mdtool.gc_tuning import tune_for_streaming  # noqa: E402 - after the sys.path fix above
 from mdtool.migrate import upgrade  # noqa: E402 - after the sys.path fix above
 from mdtool.records import Tick  # noqa: E402 - after the sys.path fix above
 from mdtool.selection import Selection  # noqa: E402 - after the sys.path fix above
@@ -258,6 +259,7 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` destroys the throw-away cluster
     cluster = None if args.database_url else PostgresCluster()
+    tune_for_streaming()  # as `mdtool stream` and `mdtool run` do once they are set up
     passing = []
     try:
         rates = [float(r) for r in args.rates.split(",")]

@@ -116,6 +116,30 @@ def test_tiny_numbers_odd_names_and_early_years_round_trip(engine: Engine) -> No
     assert ticks_between(engine, "binance", "BTCUSDT", early, T0) == [tick]
 
 
+def test_ticks_without_payload_round_trip_whatever_their_values(engine: Engine) -> None:
+    """The stream's ticks (no payload) go to PostgreSQL as COPY text; nulls, tiny numbers, early years,
+    microseconds and names COPY must escape all come back as written."""
+    early = datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC)
+    plain = [
+        Tick("binance", "BTCUSDT", T0 + timedelta(microseconds=i), "trade", str(i), "42000.01", "0.5", "buy")
+        for i in range(3)
+    ]
+    unusual = [
+        Tick("binance", "BTCUSDT", early, "trade", "e", "0.00000001", None, None),
+        Tick("binance", "BTCUSDT", T0 + timedelta(hours=5), "trade", "big", "123456789012345678.5", "0"),
+    ]
+    escaped = [Tick("binance", "odd\tname", T0, "tr\\ade", "id\t\n\r", "1", "1", "sell")]
+    for batch in (plain, unusual, escaped):
+        assert write_ticks(engine, batch) == len(batch)
+        assert write_ticks(engine, batch) == 0
+    assert ticks_between(engine, "binance", "BTCUSDT", early, T0 + timedelta(days=1)) == [
+        unusual[0],
+        *plain,
+        unusual[1],
+    ]
+    assert ticks_between(engine, "binance", "odd\tname", T0, T0 + timedelta(seconds=1)) == escaped
+
+
 def test_a_record_writer_recovers_from_collisions(engine: Engine) -> None:
     """After a colliding batch the writer merges (PostgreSQL remembers the collision); later fresh batches
     are stored in full either way."""

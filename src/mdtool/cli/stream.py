@@ -10,6 +10,7 @@ from mdtool.adapters import binance, ibkr
 from mdtool.cli.console import stderr, stdout
 from mdtool.cli.venues import Source
 from mdtool.config import load_settings
+from mdtool.gc_tuning import tune_for_streaming
 from mdtool.migrate import ensure_schema
 from mdtool.selection import Selection
 from mdtool.sources import SelectionStream, TickStream
@@ -78,6 +79,7 @@ def stream(
         )
         tick_stream = ibkr.make_tick_stream(settings, spec, bid_ask)
     status_line = LiveStatusLine(stderr) if stderr.is_terminal else LoggedStatus()
+    tune_for_streaming()
     try:
         summary = run_stream(engine, tick_stream, selection, on_status=status_line)
     finally:

@@ -16,6 +16,7 @@ from types import FrameType
 
 from mdtool.config import Settings, load_settings
 from mdtool.errors import ConfigError, MdtoolError
+from mdtool.gc_tuning import tune_for_streaming
 from mdtool.migrate import ensure_schema
 from mdtool.service.config import ServiceConfig, StreamJobConfig, load_config
 from mdtool.service.listing import resolve_symbols
@@ -116,6 +117,7 @@ def run_service(path: Path) -> None:
     settings = load_settings()
     config = check_config(path, settings)
     service = Service(path, settings)
+    tune_for_streaming()
     with _signals(service):
         try:
             service.start(config)

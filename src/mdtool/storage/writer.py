@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, text
 
 from mdtool.records import Bar, Tick
-from mdtool.storage.copy_text import bars_copy_text
+from mdtool.storage.copy_text import bars_copy_text, ticks_copy_text
 from mdtool.storage.engine import database_errors, is_postgres
 from mdtool.storage.schema import BAR_KEY, BAR_VALUES, OHLCV_TABLE, TICK_KEY, TICK_VALUES, TICKS_TABLE
 from mdtool.storage.sqlite_writes import insert_ticks, upsert_bars
@@ -79,8 +79,8 @@ class RecordWriter:
             return 0
         with database_errors(f"cannot store {len(batch)} ticks"), self.engine.begin() as conn:
             if is_postgres(self.engine):
-                rows = [_tick_row(t) for t in batch]
-                return self._copy_or_merge(conn, TICKS_TABLE, TICK_COLUMNS, TICK_KEY, rows, len(rows))
+                rows = ticks_copy_text(batch) or [_tick_row(t) for t in batch]
+                return self._copy_or_merge(conn, TICKS_TABLE, TICK_COLUMNS, TICK_KEY, rows, len(batch))
             return insert_ticks(conn, batch)
 
     def _copy_or_merge(

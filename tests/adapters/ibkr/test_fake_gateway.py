@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -39,14 +38,14 @@ def run(gateway: FakeIBGateway, body: Callable[[IB], Awaitable[T]], **connect: A
     return asyncio.run(main())
 
 
-def test_full_startup_sync_is_fast(gateway: FakeIBGateway) -> None:
-    started = time.monotonic()
+def test_full_startup_sync_completes(gateway: FakeIBGateway) -> None:
+    """Every start-up request gets its End message: with `raiseSyncErrors` a request left waiting makes
+    `connectAsync` raise (after its 3 s timeout) instead of returning."""
 
     async def body(ib: IB) -> list[str]:
         return list(ib.managedAccounts())
 
     assert run(gateway, body, raiseSyncErrors=True) == [ACCOUNT]
-    assert time.monotonic() - started < 2.0  # every start-up request got its End message
 
 
 def test_contract_details_known_and_unknown(gateway: FakeIBGateway) -> None:
