@@ -7,6 +7,7 @@ one at a time, so these tests show the stream staying inside the limits rather t
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -223,6 +224,27 @@ def test_fake_closes_with_1008_above_five_messages_a_second() -> None:
         assert closed_with(ws) == 1008
         assert fake.policy_closes == 1
         assert fake.attempts_within(60) == 1
+
+
+def test_fake_publisher_follows_subscription_changes() -> None:
+    """The benchmark publisher routes trades by the subscriptions of the moment, however they change."""
+    with FakeBinance(symbols=market(3), trade_rate=50.0, keep_history=False) as fake:
+        ws = websocket.create_connection(f"{fake.stream_url}/stream", timeout=5)
+
+        def streams_seen(count: int) -> set[str]:
+            seen: set[str] = set()
+            for _ in range(count):
+                message = json.loads(ws.recv())
+                seen.add(message.get("stream", "reply"))
+            return seen
+
+        ws.send('{"method":"SUBSCRIBE","params":["s0000usdt@trade"],"id":1}')
+        assert streams_seen(40) <= {"s0000usdt@trade", "reply"}
+        ws.send('{"method":"SUBSCRIBE","params":["s0001usdt@trade"],"id":2}')
+        ws.send('{"method":"UNSUBSCRIBE","params":["s0000usdt@trade"],"id":3}')
+        streams_seen(80)  # what was in flight before the change
+        assert streams_seen(40) == {"s0001usdt@trade"}
+        ws.close()
 
 
 def test_connection_attempts_are_paced_process_wide() -> None:

@@ -69,6 +69,8 @@ class FakeBinance(RestApi, StreamApi):
         self.trades: dict[str, list[Trade]] = {name: [] for name in self.symbols}
         self.first_trade_id = 1
         self.connections: list[Connection] = []
+        self.routes: dict[str, list[Connection]] | None = None
+        """Stream -> subscribed connections for the publisher; None after any change (rebuilt lazily)."""
         self.injections: list[Injection] = []
         self.requests: list[tuple[float, str, dict[str, str], int]] = []
         self.used: dict[int, int] = {}

@@ -110,6 +110,7 @@ class StreamApi:
         """Kill every WebSocket connection abruptly."""
         with self.lock:
             conns, self.connections = self.connections, []
+            self.routes = None
         for conn in conns:
             conn.kill()
 
@@ -118,6 +119,7 @@ class StreamApi:
         with self.lock:
             hit = [c for c in self.connections if stream in c.streams]
             self.connections = [c for c in self.connections if c not in hit]
+            self.routes = None
         for conn in hit:
             conn.kill()
         return len(hit)
@@ -192,10 +194,12 @@ class StreamApi:
         """One trade for each entry of `symbols`, written to the connections subscribed to it."""
         stamp = now_ms()
         with self.lock:
-            routes: dict[str, list[Connection]] = {}
-            for conn in self.connections:
-                for stream in conn.streams:
-                    routes.setdefault(stream, []).append(conn)
+            routes = self.routes
+            if routes is None:  # rebuilt only after a change: 2,000 streams cost more than the trades
+                routes = self.routes = {}
+                for conn in self.connections:
+                    for stream in conn.streams:
+                        routes.setdefault(stream, []).append(conn)
             frames: dict[int, tuple[Connection, list[bytes]]] = {}
             for symbol in symbols:
                 if self.keep_history:
@@ -257,6 +261,7 @@ class StreamApi:
         with self.lock:
             self.connections.append(conn)
             self.connects += 1
+            self.routes = None
         try:
             if len(conn.streams) > self.max_streams:
                 self._violate(conn, f"Too many streams: more than {self.max_streams}")
@@ -267,6 +272,7 @@ class StreamApi:
             with self.lock:
                 if conn in self.connections:
                     self.connections.remove(conn)
+                    self.routes = None
 
     def _read_client(self, conn: Connection) -> None:
         with conn.sock.makefile("rb") as reader:
@@ -317,6 +323,7 @@ class StreamApi:
         elif method == "SUBSCRIBE":
             with self.lock:
                 conn.streams.update(params)
+                self.routes = None
                 over = len(conn.streams) > self.max_streams
             if over:
                 self._violate(conn, f"Too many streams: more than {self.max_streams}")
@@ -325,6 +332,7 @@ class StreamApi:
         elif method == "UNSUBSCRIBE":
             with self.lock:
                 conn.streams.difference_update(params)
+                self.routes = None
             conn.send_json({"result": None, "id": rid})
         elif method == "LIST_SUBSCRIPTIONS":
             conn.send_json({"result": sorted(conn.streams), "id": rid})
