@@ -177,3 +177,31 @@ def test_supervised_restarts_with_growing_backoff_until_stopped() -> None:
     unit.stop()
     assert unit.join(10)
     assert len(calls) == 3
+
+
+def test_a_stream_job_records_the_holes_it_cannot_fill(pg_url: str, tmp_path: Path) -> None:
+    """As `mdtool stream` does: what REST refuses to fill is kept in `market_data_stream_holes`."""
+    listed = listed_hours_ago(2, "BTCUSDT", "ETHUSDT")
+    with FakeBinance(symbols=listed, trades_need_key=True) as fake:  # historicalTrades refused
+        settings = settings_for(fake, pg_url, tmp_path)
+        engine = create_engine(pg_url)
+        running = Supervisor(
+            settings, engine, lambda job: resolve_symbols(settings, job.venue, job.selection)
+        )
+        path = tmp_path / "mdtool.toml"
+        path.write_text('[[stream]]\nvenue = "binance"\nsymbols = ["BTCUSDT"]\n')
+        try:
+            running.apply(load_config(path))
+            wait_for(lambda: fake.subscribed("btcusdt@trade"), what="the stream subscription")
+            fake.emit("BTCUSDT", 3)
+            wait_for(lambda: ticks_of(pg_url, "BTCUSDT") == 3, what="3 stored trades")
+            fake.drop()
+            fake.emit("BTCUSDT", 4)  # 4..7: only REST could deliver these, and it refuses
+            wait_for(lambda: fake.subscribed("btcusdt@trade"), what="the resubscription")
+            fake.emit("BTCUSDT", 1)  # 8, live
+            holes = "SELECT count(*) FROM market_data_stream_holes WHERE filled_at IS NULL"
+            wait_for(lambda: scalar(pg_url, holes) == 1, what="the recorded hole")
+            assert scalar(pg_url, "SELECT first_trade_id FROM market_data_stream_holes") == 4
+        finally:
+            running.stop()
+            engine.dispose()

@@ -76,10 +76,13 @@ class StoppableBarSource:
 class BackfillJob(SupervisedJob):
     """Runs the series of one `[[backfill]]` section every `every` seconds until stopped."""
 
-    def __init__(self, config: BackfillJobConfig, settings: Settings, engine: Engine) -> None:
+    def __init__(
+        self, config: BackfillJobConfig, settings: Settings, engine: Engine, binance_gate: binance.RateGate
+    ) -> None:
         self.config = config
         self.settings = settings
         self.engine = engine
+        self.binance_gate = binance_gate
         self.totals = BackfillTotals()
         self.cycles = 0
         self._rng = random.Random()
@@ -122,7 +125,7 @@ class BackfillJob(SupervisedJob):
 
     def _make_source(self) -> BarSource:
         if self.venue == "binance":
-            return binance.make_bar_source(self.settings, binance.Via.auto)
+            return binance.make_bar_source(self.settings, binance.Via.auto, self.binance_gate)
         contract = self.config.contract
         spec = ibkr.ContractSpec(
             sec_type=contract.sec_type, exchange=contract.exchange, currency=contract.currency,

@@ -66,7 +66,7 @@ class Service:
         self.reload_requested = threading.Event()
 
     def _resolve(self, job: StreamJobConfig) -> list[str]:
-        return resolve_symbols(self.settings, job.venue, job.selection)
+        return resolve_symbols(self.settings, job.venue, job.selection, self.supervisor.binance_gate)
 
     def start(self, config: ServiceConfig) -> None:
         ensure_schema(self.engine)

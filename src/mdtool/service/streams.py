@@ -22,8 +22,8 @@ from mdtool.service.counters import LagHistogram, StreamTotals
 from mdtool.service.supervise import Supervised
 from mdtool.sources import StreamStatus, TickSink, TickStream
 from mdtool.storage.batching import BatchingWriter
-from mdtool.storage.queries import newest_numeric_trade_id
 from mdtool.stream import run_stream
+from mdtool.stream_sources import binance_tick_stream
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,17 @@ class StreamJob:
     """Streams a job's symbols in units; `reconfigure` and listing refreshes apply only differences."""
 
     def __init__(
-        self, config: StreamJobConfig, settings: Settings, engine: Engine, resolver: Resolver
+        self,
+        config: StreamJobConfig,
+        settings: Settings,
+        engine: Engine,
+        resolver: Resolver,
+        binance_gate: binance.RateGate,
     ) -> None:
         self.config = config
         self.settings = settings
         self.engine = engine
+        self.binance_gate = binance_gate
         self.lag = LagHistogram()
         self.totals = StreamTotals()
         self._resolver = resolver
@@ -132,13 +138,11 @@ class StreamJob:
         return self._manager.restarts + sum(unit.supervised.restarts for unit in self.units())
 
     def make_stream(self) -> TickStream:
-        """The venue's `TickStream`, built as `mdtool stream` builds it."""
+        """The venue's `TickStream`, built as `mdtool stream` builds it: Binance holes that cannot be
+        filled are recorded in the database, and REST weight comes out of the process's one budget."""
         if self.venue == "binance":
-
-            def last_trade_id(symbol: str) -> int | None:
-                return newest_numeric_trade_id(self.engine, "binance", symbol, "trade")
-
-            return binance.make_tick_stream(self.settings, last_trade_id)
+            rest = binance.make_rest(self.settings, self.binance_gate)
+            return binance_tick_stream(self.engine, self.settings, rest=rest)
         contract = self.config.contract
         spec = ibkr.ContractSpec(
             sec_type=contract.sec_type, exchange=contract.exchange, currency=contract.currency,

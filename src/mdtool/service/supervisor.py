@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 
+from mdtool.adapters.binance import RateGate
 from mdtool.config import Settings
 from mdtool.service.backfills import BackfillJob
 from mdtool.service.config import ServiceConfig, StreamJobConfig
@@ -41,6 +42,9 @@ class Supervisor:
     def __init__(self, settings: Settings, engine: Engine, resolver: Resolver) -> None:
         self.settings = settings
         self.engine = engine
+        self.binance_gate = RateGate()
+        """The process's Binance request-weight budget (Binance counts per IP): every Binance job and
+        the listing resolver share it."""
         self.config: ServiceConfig | None = None
         self._resolver = resolver
         self._jobs = Jobs()
@@ -107,7 +111,7 @@ class Supervisor:
                 continue
             if job is not None:
                 running[f"{wanted.name} (replaced)"] = job
-            fresh = StreamJob(wanted, self.settings, self.engine, self._resolver)
+            fresh = StreamJob(wanted, self.settings, self.engine, self._resolver, self.binance_gate)
             keep.append(fresh)
             starts.append(fresh)
         for job, wanted in adapt:
@@ -129,7 +133,7 @@ class Supervisor:
                 continue
             if job is not None:
                 stops.append(job)
-            fresh = BackfillJob(wanted, self.settings, self.engine)
+            fresh = BackfillJob(wanted, self.settings, self.engine, self.binance_gate)
             keep.append(fresh)
             starts.append(fresh)
         return keep, [*stops, *running.values()], starts

@@ -13,6 +13,7 @@ from mdtool.adapters.binance.archive_fetch import ArchiveClient
 from mdtool.adapters.binance.archive_trades import BinanceTradeHistory
 from mdtool.adapters.binance.history import BinanceBarSource
 from mdtool.adapters.binance.pacing import DEFAULT_STREAMS_PER_CONNECTION
+from mdtool.adapters.binance.ratelimit import RateGate
 from mdtool.adapters.binance.rest import BinanceRest
 from mdtool.adapters.binance.stream import BinanceTradeStream
 from mdtool.config import Settings
@@ -26,6 +27,7 @@ __all__ = [
     "BinanceRest",
     "BinanceTradeHistory",
     "BinanceTradeStream",
+    "RateGate",
     "Via",
     "make_bar_source",
     "make_rest",
@@ -34,14 +36,22 @@ __all__ = [
 ]
 
 
-def make_rest(settings: Settings) -> BinanceRest:
-    """The paced REST client configured from `BINANCE_BASE_URL` and the optional credentials."""
-    return BinanceRest(settings.binance_base_url, settings.binance_api_key, settings.binance_api_secret)
+def make_rest(settings: Settings, gate: RateGate | None = None) -> BinanceRest:
+    """The paced REST client configured from `BINANCE_BASE_URL` and the optional credentials.
+
+    Clients made with the same `gate` share its request-weight budget: what a process running several
+    jobs (`mdtool run`) must do, since Binance counts weight per IP."""
+    return BinanceRest(
+        settings.binance_base_url, settings.binance_api_key, settings.binance_api_secret, gate=gate
+    )
 
 
-def make_bar_source(settings: Settings, via: Via = Via.rest) -> BinanceBarSource | ArchiveBarSource:
-    """`BarSource` for `mdtool backfill binance ...`: REST only, or the archive stitched to REST."""
-    rest = BinanceBarSource(make_rest(settings))
+def make_bar_source(
+    settings: Settings, via: Via = Via.rest, gate: RateGate | None = None
+) -> BinanceBarSource | ArchiveBarSource:
+    """`BarSource` for `mdtool backfill binance ...`: REST only, or the archive stitched to REST
+    (`gate`: a request-weight budget shared with other work of the process, see `make_rest`)."""
+    rest = BinanceBarSource(make_rest(settings, gate))
     if via is Via.rest:
         return rest
     return ArchiveBarSource(rest, ArchiveClient(settings.binance_archive_url), via)

@@ -68,9 +68,11 @@ class BinanceRest:
         backoff: float = 0.5,
         backoff_cap: float = 30.0,
         max_429: int = 10,
+        gate: RateGate | None = None,
     ) -> None:
         self.base_url = base_url
-        self.gate = RateGate()
+        self.gate = gate or RateGate()
+        """The request-weight budget; clients given the same gate share one budget (one per process)."""
         self.request_count = 0
         self._api_key = api_key
         self._api_secret = api_secret
