@@ -5,9 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 
-from mdtool.migrate import current_revision, head_revision, upgrade
+from mdtool.migrate import alembic_config, current_revision, head_revision, upgrade
 from mdtool.storage.engine import create_engine
 from mdtool.storage.schema import BAR_KEY, TICK_KEY
 from mdtool.storage.timescale import PLAIN_TABLES_WARNING, hypertables
@@ -36,9 +37,17 @@ def test_migrations_upgrade_an_empty_postgres_database_and_are_idempotent(pg_emp
                 "SELECT time_interval FROM timescaledb_information.dimensions WHERE hypertable_name = 'market_data_ticks'"
             )
         ).scalar_one()
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                text("SELECT indexname FROM pg_indexes WHERE tablename LIKE 'market_data_%'")
+            )
+        }
     assert current_revision(engine) == head_revision()
     engine.dispose()
     assert chunk.days == 1
+    assert not {"market_data_ticks_timestamp_idx", "market_data_ohlcv_timestamp_idx"} & indexes
+    assert {"market_data_ticks_pkey", "market_data_ohlcv_pkey"} <= indexes
     assert primary_keys(pg_empty_url) == {"market_data_ohlcv": BAR_KEY, "market_data_ticks": TICK_KEY}
 
 
@@ -77,3 +86,17 @@ def test_migrate_refuses_an_unreachable_database_with_one_line() -> None:
     with pytest.raises(DatabaseError) as raised:
         upgrade(f"postgresql://nobody@127.0.0.1:{free_port()}/none")
     assert "\n" not in str(raised.value)
+
+
+def test_an_older_database_loses_the_time_only_indexes(pg_empty_url: str) -> None:
+    """A database made before revision 0006 had TimescaleDB's default `timestamp DESC` indexes."""
+    command.upgrade(alembic_config(pg_empty_url), "0005")
+    engine = create_engine(pg_empty_url)
+    with engine.begin() as conn:
+        for table in ("market_data_ohlcv", "market_data_ticks"):
+            conn.execute(text(f'CREATE INDEX "{table}_timestamp_idx" ON "{table}" ("timestamp" DESC)'))
+    assert upgrade(pg_empty_url) == head_revision()
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%_timestamp_idx'"))
+        assert left.scalar_one() == 0
+    engine.dispose()

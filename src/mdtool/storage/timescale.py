@@ -5,6 +5,9 @@ Chunk intervals: ticks arrive at up to tens of thousands per second per busy sym
 chunk's indexes). Bars are far sparser (1,440 1m bars per symbol per day), so a chunk spans 7 days:
 large enough that range scans touch few chunks, small enough that old chunks compress and drop cleanly.
 
+No time-only index is created (TimescaleDB's default): every query names its series, which the primary
+key serves, so that index only made each insert dearer (revision 0006 drops it where it exists).
+
 This is called from the first Alembic revision and again after every `mdtool migrate`, so a database
 that was migrated before the extension was installed is converted (with its data) once it is.
 """
@@ -46,7 +49,7 @@ def ensure_hypertables(conn: Connection) -> bool:
             text(
                 "SELECT create_hypertable(CAST(:table AS regclass), 'timestamp', "
                 "chunk_time_interval => CAST(:chunk AS interval), if_not_exists => TRUE, "
-                "migrate_data => TRUE)"
+                "migrate_data => TRUE, create_default_indexes => FALSE)"
             ),
             {"table": table, "chunk": chunk},
         )
