@@ -1,6 +1,8 @@
 """The installed `mdtool` command, run as a user runs it (a subprocess, real exit codes and stderr)."""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import zipfile
@@ -123,3 +125,24 @@ def test_an_unmigrated_server_database_is_refused_with_a_pointer_to_migrate(
     )
     assert result.returncode == 1
     assert result.stderr.strip().endswith("run `mdtool migrate` first")
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(tmp_path: Path) -> None:
+    """A backfill waiting on a venue that never answers, interrupted by the user."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("MARKET_DATA", "MDTOOL"))}
+        environment["BINANCE_BASE_URL"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mdtool", "backfill", "binance", "BTCUSDT", "1m", "--since", "2024-01-01",
+             "--via", "rest"],
+            cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        silent.settimeout(60)
+        connection, _ = silent.accept()  # the command is now waiting for Binance
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        connection.close()
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "error: interrupted"

@@ -78,6 +78,10 @@ def _fail(message: str, code: int, error: BaseException | None = None) -> NoRetu
     sys.exit(code)
 
 
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     if os.environ.get("MDTOOL_DEBUG", "").lower() in ("1", "true", "yes"):
@@ -94,9 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
-        _fail("interrupted", 130)
+        _fail("interrupted", INTERRUPTED)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", INTERRUPTED)
     except Exception as error:  # the edge: a bug still gets one line, the traceback under --debug
         _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", 1, error)
+    if result == INTERRUPTED:  # Typer returns Ctrl-C as 130 (standalone_mode=False); no command does
+        _fail("interrupted", INTERRUPTED)
     sys.exit(result if isinstance(result, int) else 0)
