@@ -12,7 +12,8 @@ connections and feeds a `BatchingWriter` into TimescaleDB. Printed per rate:
 * p50/p99 receive-to-commit lag of the first trade of every read (target p99 < 1 s);
 * mdtool's peak RSS (target < 500 MB) and CPU seconds per 100,000 trades;
 * the ceiling in the same run: a reader that only splits frames, from the same fake at the same rate
-  (what the fake can deliver), and a plain psycopg COPY of tick rows.
+  (what the fake can deliver), and a plain psycopg COPY of tick rows into a hypertable with the same
+  keys and indexes (what the database can take).
 
 The highest rate that meets all three targets is reported at the end. Not a test: no asserts.
 """
@@ -228,22 +229,27 @@ def bare_reader(symbols: int, rate: float, seconds: float, per_connection: int) 
 
 
 def plain_copy(url: str, rows: int = 200_000) -> float:
-    """Rows/s of a plain psycopg COPY of tick-shaped rows into a scratch copy of the ticks table."""
+    """Rows/s of a plain psycopg COPY of tick rows, in batches of 10,000, into a scratch hypertable with the
+    ticks table's keys and indexes: what the database alone can take, the ceiling of the stored rate."""
     now = datetime.now(UTC)
     data = [
         ("binance", f"S{i % 2000:04d}USDT", now, "trade", str(i), "42000.01", "0.001", "buy")
         for i in range(rows)
     ]
+    columns = "exchange, symbol, timestamp, source, trade_id, price, size, side"
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        conn.execute("CREATE TEMP TABLE bench_ticks (LIKE market_data_ticks INCLUDING DEFAULTS)")
-        started = time.perf_counter()
-        with conn.cursor().copy(
-            "COPY bench_ticks (exchange, symbol, timestamp, source, trade_id, price, size, side) FROM STDIN"
-        ) as copy:
-            for row in data:
-                copy.write_row(row)
+        conn.execute("CREATE TABLE bench_ticks (LIKE market_data_ticks INCLUDING ALL)")
+        conn.execute("SELECT create_hypertable('bench_ticks', 'timestamp', create_default_indexes => false)")
         conn.commit()
-        return rows / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for start in range(0, rows, 10_000):
+            with conn.cursor().copy(f"COPY bench_ticks ({columns}) FROM STDIN") as copy:
+                for row in data[start : start + 10_000]:
+                    copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_ticks")
+        return rows / elapsed
 
 
 def main() -> None:
@@ -292,7 +298,9 @@ def main() -> None:
                 )
         if not args.skip_ceilings:
             copy = plain_copy(url)
-            print(f"ceiling: plain psycopg COPY of tick rows {copy:,.0f} rows/s", flush=True)
+            print(
+                f"ceiling: plain psycopg COPY of tick rows into the same keys {copy:,.0f} rows/s", flush=True
+            )
         print(
             f"highest rate meeting stored >= 0.98x, p99 < 1 s, RSS < 500 MB: {max(passing, default=0):,.0f}/s"
         )
