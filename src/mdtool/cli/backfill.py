@@ -1,27 +1,29 @@
-"""`mdtool backfill`: store the missing closed bars of one series, or a Binance symbol's trades."""
+"""`mdtool backfill`: store the missing closed bars of one series, or a Binance symbol's trades.
+
+Heavy modules (database, venue clients) are imported when the command runs, so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from mdtool.adapters import binance, ibkr
-from mdtool.backfill import BackfillRequest, BackfillSummary, run_backfill
+from mdtool.adapters.choices import Via
 from mdtool.cli.console import stderr, stdout
 from mdtool.cli.venues import Source
 from mdtool.config import Settings, load_settings
 from mdtool.errors import UsageError
-from mdtool.migrate import ensure_schema
-from mdtool.progress import BackfillProgress, LogBackfillProgress, RichBackfillProgress
-from mdtool.sources import BarSource, TickSource
-from mdtool.storage.engine import create_engine, warn_if_plain_postgres
-from mdtool.tick_backfill import run_tick_backfill
 from mdtool.timestamps import parse_user_time
-from mdtool.trades_backfill import TradesRequest, run_trades_backfill
-from mdtool.transfer_progress import LogTransferProgress, RichTransferProgress, TransferProgress
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from mdtool.backfill import BackfillSummary
+    from mdtool.progress import BackfillProgress
+    from mdtool.sources import BarSource, TickSource
+    from mdtool.transfer_progress import TransferProgress
 
 TRADES = "trades"
 
@@ -55,12 +57,12 @@ def backfill(
         typer.Option(help="Seconds to wait when another run holds this series (default: fail at once)."),
     ] = 0.0,
     via: Annotated[
-        binance.Via,
+        Via,
         typer.Option(
             help="binance: auto (archive files where they save requests, REST for the rest), "
             "archive (archive files only) or rest (REST only)."
         ),
-    ] = binance.Via.auto,
+    ] = Via.auto,
     sec_type: Annotated[str, typer.Option(help="ibkr: STK, FUT, CASH or IND.")] = "STK",
     exchange: Annotated[str, typer.Option(help="ibkr: routing exchange (IDEALPRO for CASH).")] = "SMART",
     currency: Annotated[str, typer.Option(help="ibkr: contract currency.")] = "USD",
@@ -92,6 +94,10 @@ def backfill(
 
       mdtool backfill ibkr AAPL ticks --what-to-show BID_ASK      # cron mode: after the newest tick
     """
+    from mdtool.adapters import binance, ibkr
+    from mdtool.backfill import BackfillRequest, run_backfill
+    from mdtool.tick_backfill import run_tick_backfill
+
     if interval == TRADES:
         if source is not Source.binance:
             raise UsageError(f"`trades` history is available for binance only, not {source.value}")
@@ -132,6 +138,10 @@ def _run(
     driver: Callable[[Engine, BackfillProgress], BackfillSummary],
 ) -> BackfillSummary:
     """Run one driver with the database, progress display and the source's cleanup."""
+    from mdtool.migrate import ensure_schema
+    from mdtool.progress import LogBackfillProgress, RichBackfillProgress
+    from mdtool.storage.engine import create_engine, warn_if_plain_postgres
+
     engine = create_engine(settings.database_url)
     progress: BackfillProgress = RichBackfillProgress(stderr) if stderr.is_terminal else LogBackfillProgress()
     try:
@@ -147,10 +157,14 @@ def _print(summary: BackfillSummary, suffix: str = "") -> None:
     stdout.print(summary.line() + suffix, highlight=False, soft_wrap=True)
 
 
-def _backfill_trades(
-    symbol: str, since: str | None, via: binance.Via, refetch: bool, lock_wait: float
-) -> None:
+def _backfill_trades(symbol: str, since: str | None, via: Via, refetch: bool, lock_wait: float) -> None:
     """`mdtool backfill binance SYMBOL trades`: archive files, then REST by id (`trades_backfill`)."""
+    from mdtool.adapters import binance
+    from mdtool.migrate import ensure_schema
+    from mdtool.storage.engine import create_engine, warn_if_plain_postgres
+    from mdtool.trades_backfill import TradesRequest, run_trades_backfill
+    from mdtool.transfer_progress import LogTransferProgress, RichTransferProgress
+
     request = TradesRequest(
         symbol=symbol,
         since=parse_user_time(since, "--since") if since else None,

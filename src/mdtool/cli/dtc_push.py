@@ -1,4 +1,7 @@
-"""`mdtool dtc-push`: serve stored market data to DTC clients (Sierra Chart) until SIGINT/SIGTERM."""
+"""`mdtool dtc-push`: serve stored market data to DTC clients (Sierra Chart) until SIGINT/SIGTERM.
+
+Heavy modules (database, DTC server) are imported when the command runs, so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,17 @@ import asyncio
 import ipaddress
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
 from mdtool.config import load_settings
-from mdtool.dtc.server import serve
-from mdtool.dtc.session import ServerConfig
 from mdtool.errors import MdtoolError, UsageError
-from mdtool.storage.engine import check_connection, create_engine, warn_if_plain_postgres
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from mdtool.dtc.session import ServerConfig
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:11099"
@@ -41,6 +45,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 def run_dtc_push(listen: str, username: str | None, password: str | None) -> int:
     """Parse, connect, serve until SIGINT/SIGTERM; returns the exit code."""
+    from mdtool.dtc.session import ServerConfig
+    from mdtool.storage.engine import check_connection, create_engine, warn_if_plain_postgres
+
     host, port = parse_listen(listen)
     if (username is None) != (password is None):
         raise UsageError("--username and --password go together")
@@ -56,6 +63,8 @@ def run_dtc_push(listen: str, username: str | None, password: str | None) -> int
 
 
 async def _serve_until_signal(engine: Engine, host: str, port: int, config: ServerConfig) -> None:
+    from mdtool.dtc.server import serve
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,7 @@
-"""`mdtool export`: one stored series over a time range to CSV or Parquet, with a progress bar."""
+"""`mdtool export`: one stored series over a time range to CSV or Parquet, with a progress bar.
+
+Heavy modules (database, pyarrow) are imported when the command runs, so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mdtool.cli.console import stderr, stdout
 from mdtool.config import load_settings
-from mdtool.export import FORMATS, ExportRequest, run_export
-from mdtool.migrate import ensure_schema
-from mdtool.storage.engine import create_engine
 from mdtool.timestamps import parse_user_time
 
 
@@ -38,6 +38,10 @@ def export(
 
       mdtool export binance BTCUSDT ticks --since 2024-06-01T12:00 -o trades.csv
     """
+    from mdtool.export import FORMATS, ExportRequest, run_export
+    from mdtool.migrate import ensure_schema
+    from mdtool.storage.engine import create_engine
+
     request = ExportRequest(
         exchange=source,
         symbol=symbol.upper(),

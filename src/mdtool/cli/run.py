@@ -1,4 +1,8 @@
-"""`mdtool run`: the supervised service of a TOML file (streams, scheduled backfills, servers, metrics)."""
+"""`mdtool run`: the supervised service of a TOML file (streams, scheduled backfills, servers, metrics).
+
+Heavy modules (uvicorn, Starlette, the DTC server, prometheus-client, the database) are imported when the
+command runs, so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +49,6 @@ def run(
 
       mdtool run mdtool.toml
     """
-    # Imported here: the service pulls in uvicorn, Starlette, the DTC server and prometheus-client, which
-    # would add a second to every other command's start (cron runs `mdtool backfill` often).
     from mdtool.service.run import check_config, describe, run_service
 
     if check:

@@ -1,7 +1,8 @@
 """`mdtool serve-webhook`: validate the configuration here, then hand over to uvicorn.
 
 The checks run before uvicorn starts so that a missing secret or an unreadable certificate is one
-`error:` line and exit 2, not a failed worker start buried in server logs.
+`error:` line and exit 2, not a failed worker start buried in server logs. Heavy modules (Starlette,
+uvicorn, the database) are imported when the command runs, so `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from mdtool.config import (
     load_webhook_settings,
 )
 from mdtool.errors import UsageError
-from mdtool.webhook.auth import AuthMode, auth_from
-from mdtool.webhook.options import load_options
-from mdtool.webhook.serve import serve
-from mdtool.webhook.tls import tls_files
 
 
 def run_serve_webhook(
@@ -37,6 +34,11 @@ def run_serve_webhook(
 
     The TLS paths fall back to `MDTOOL_WEBHOOK_SSL_*`.
     """
+    from mdtool.webhook.auth import AuthMode, auth_from
+    from mdtool.webhook.options import load_options
+    from mdtool.webhook.serve import serve
+    from mdtool.webhook.tls import tls_files
+
     if not 1 <= port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
     if workers < 1:

@@ -1,10 +1,13 @@
-"""`mdtool status`: one row per stored series, as a table on a terminal or JSON for scripts."""
+"""`mdtool status`: one row per stored series, as a table on a terminal or JSON for scripts.
+
+Heavy modules (the database) are imported when the command runs, so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,9 +16,9 @@ from mdtool.cli.console import stdout
 from mdtool.config import load_settings
 from mdtool.durations import humanize, parse_duration
 from mdtool.errors import MdtoolError, UsageError
-from mdtool.migrate import ensure_schema
-from mdtool.storage.engine import create_engine
-from mdtool.storage.inventory import SeriesInventory, inventory, stale
+
+if TYPE_CHECKING:
+    from mdtool.storage.inventory import SeriesInventory
 
 
 def status(
@@ -40,6 +43,10 @@ def status(
 
       mdtool status --json --max-age 10m    # cron / monitoring: exit 1 when something went stale
     """
+    from mdtool.migrate import ensure_schema
+    from mdtool.storage.engine import create_engine
+    from mdtool.storage.inventory import inventory, stale
+
     limit = None
     if max_age is not None:
         try:

@@ -1,23 +1,23 @@
-"""`mdtool stream`: store live trades until SIGINT/SIGTERM."""
+"""`mdtool stream`: store live trades until SIGINT/SIGTERM.
+
+Heavy modules (database, venue clients) are imported when the command runs, so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mdtool.adapters import binance, ibkr
+from mdtool.adapters.choices import DEFAULT_STREAMS_PER_CONNECTION
 from mdtool.cli.console import stderr, stdout
 from mdtool.cli.venues import Source
 from mdtool.config import load_settings
 from mdtool.gc_tuning import tune_for_streaming
-from mdtool.migrate import ensure_schema
 from mdtool.selection import Selection
-from mdtool.sources import SelectionStream, TickStream
-from mdtool.storage.engine import create_engine, warn_if_plain_postgres
-from mdtool.stream import run_stream
-from mdtool.stream_sources import binance_tick_stream
-from mdtool.stream_status import LiveStatusLine, LoggedStatus
+
+if TYPE_CHECKING:
+    from mdtool.sources import SelectionStream, TickStream
 
 
 def stream(
@@ -38,7 +38,7 @@ def stream(
     ] = None,
     streams_per_connection: Annotated[
         int, typer.Option(help="binance: streams per WebSocket connection (Binance allows 1024).")
-    ] = binance.DEFAULT_STREAMS_PER_CONNECTION,
+    ] = DEFAULT_STREAMS_PER_CONNECTION,
     bid_ask: Annotated[
         bool, typer.Option(help="ibkr: also store BidAsk ticks (source ibkr.BidAsk).")
     ] = False,
@@ -65,6 +65,13 @@ def stream(
 
       mdtool stream binance --all --shard 1/3         # host 1 of 3; hosts 2 and 3 run 2/3 and 3/3
     """
+    from mdtool.adapters import ibkr
+    from mdtool.migrate import ensure_schema
+    from mdtool.storage.engine import create_engine, warn_if_plain_postgres
+    from mdtool.stream import run_stream
+    from mdtool.stream_sources import binance_tick_stream
+    from mdtool.stream_status import LiveStatusLine, LoggedStatus
+
     selection = Selection.from_arguments(symbols or [], every_listed=every_listed, quote=quote, shard=shard)
     settings = load_settings()
     engine = create_engine(settings.database_url)

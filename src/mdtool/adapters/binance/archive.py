@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
@@ -25,19 +24,12 @@ from mdtool.adapters.binance.archive_fetch import ArchiveClient
 from mdtool.adapters.binance.archive_layout import MONTHLY, ArchiveFile, days_of, plan
 from mdtool.adapters.binance.history import PAGE_SIZE, BinanceBarSource
 from mdtool.adapters.binance.parse import EXCHANGE, from_ms, kline_open_ms, to_ms
+from mdtool.adapters.choices import Via as Via  # defined there so that `--help` stays light
 from mdtool.intervals import ceil_open, count_bars, floor_open
 from mdtool.records import Bar
 from mdtool.sources import BarFile
 
 log = logging.getLogger(__name__)
-
-
-class Via(StrEnum):
-    """Where Binance history comes from (`--via`)."""
-
-    auto = "auto"
-    archive = "archive"
-    rest = "rest"
 
 
 class ArchiveBarSource:

@@ -19,14 +19,16 @@ import threading
 import time
 from collections import deque
 
+from mdtool.adapters.choices import (  # defined there so that `--help` stays light
+    DEFAULT_STREAMS_PER_CONNECTION as DEFAULT_STREAMS_PER_CONNECTION,
+)
+
 MAX_STREAMS_PER_CONNECTION = 1024
 MAX_MESSAGES_PER_SECOND = 5
 MAX_ATTEMPTS = 300
 ATTEMPT_WINDOW_SECONDS = 300.0
 MAX_CONNECTION_SECONDS = 24 * 3600.0
 
-DEFAULT_STREAMS_PER_CONNECTION = 200
-"""Well under the 1,024 limit: a drop then costs a fifth of the gap fill, and the URL stays short."""
 CONTROL_MESSAGES_PER_SECOND = 3
 """Our SUBSCRIBE/UNSUBSCRIBE rate per connection, leaving 2 of Binance's 5 for pings and pongs."""
 ATTEMPTS_PER_WINDOW = 250
