@@ -5,11 +5,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from mdtool.backfill import BackfillRequest, run_backfill
+from mdtool.backfill import BackfillRequest, _covered, run_backfill
 from mdtool.errors import BusyError, UsageError
 from mdtool.intervals import next_open
+from mdtool.ranges import holes, subtract
 from mdtool.records import Bar
 from mdtool.storage.locks import series_lock
 from mdtool.storage.queries import bars_between, missing_ranges
@@ -181,3 +184,31 @@ def test_ranges_the_venue_answered_empty_are_not_asked_again(engine: Engine) -> 
     refetch = TradingHoursVenue()
     run_backfill(engine, refetch, BackfillRequest("BTCUSDT", "1m", since=T0, refetch=True), now=now)
     assert refetch.asked == [(T0, now)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["1m", "1h", "1w", "1M"]),
+    st.lists(st.integers(0, 60), max_size=30),
+    st.booleans(),
+    st.integers(0, 70),
+)
+def test_spans_covered_by_pages_leave_the_holes_bar_by_bar_would(
+    interval: str, steps: list[int], shuffled: bool, length: int
+) -> None:
+    """`_covered` (one span for a usual page) leaves of a range exactly what `ranges.holes` finds."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    end = start
+    for _ in range(length):
+        end = next_open(interval, end)
+    opens, moment = [], start
+    for step in steps:  # 0 repeats a bar, 1 is the next bar, more leaves a hole
+        for _ in range(step):
+            moment = next_open(interval, moment)
+        if moment < end:
+            opens.append(moment)
+    if shuffled:
+        opens.reverse()
+    assert subtract([(start, end)], _covered(interval, opens)) == holes(interval, start, end, sorted(opens))
+    if steps and set(steps[1:]) == {1} and opens and not shuffled:
+        assert len(_covered(interval, opens)) == (1 if interval != "1M" else len(opens))

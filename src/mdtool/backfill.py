@@ -15,14 +15,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
+from operator import attrgetter, sub
 from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from mdtool.errors import MdtoolError, UsageError
-from mdtool.intervals import ceil_open, count_bars, floor_open, next_open, nominal_length, validate_interval
+from mdtool.intervals import (
+    MONTH,
+    ceil_open,
+    count_bars,
+    floor_open,
+    next_open,
+    nominal_length,
+    validate_interval,
+)
 from mdtool.progress import BackfillProgress, NoProgress
-from mdtool.ranges import Range, holes, subtract
+from mdtool.ranges import Range, subtract
 from mdtool.records import Bar
 from mdtool.sources import BarFile, BarSource
 from mdtool.storage.bulk_copy import copy_kline_csv
@@ -40,6 +50,7 @@ SETTLE = timedelta(hours=6)
 """An absence younger than this (or than two bars) is not remembered: a venue may still publish late
 bars, and its clock may differ from ours."""
 _WRITE_BATCH = 10_000
+_timestamp = attrgetter("timestamp")
 
 
 @dataclass(frozen=True)
@@ -165,25 +176,25 @@ def _fetch_and_store(
     bulk = 0
     try:
         for range_start, range_end in ranges:
-            opens: list[datetime] = []
+            covered: list[Range] = []
             for page in source.fetch_bars(symbol, interval, range_start, range_end):
                 if not isinstance(page, Sequence):
                     stored, found = _store_file(engine, page, source.exchange, symbol, interval, store)
-                    opens.extend(found)
+                    covered.extend(_covered(interval, found))
                     summary.bars_received += len(found)
                     bulk += stored
                     summary.bars_stored = store.stored + bulk
                     progress.advance(len(found), source.request_count)
                     continue
-                bars = _inside(page, range_start, range_end)
-                opens.extend(bar.timestamp for bar in bars)
+                bars, opens = _inside(page, range_start, range_end)
+                covered.extend(_covered(interval, opens))
                 summary.bars_received += len(bars)
                 store.put(bars)
                 summary.bars_stored = store.stored + bulk
                 progress.advance(len(bars), source.request_count)
-            if opens and newest is not None and range_start <= newest:
+            if covered and newest is not None and range_start <= newest:
                 summary.gaps_filled += 1
-            empty.extend(holes(interval, range_start, range_end, sorted(opens)))
+            empty.extend(subtract([(range_start, range_end)], covered))
     finally:
         store.close()
         summary.bars_stored = store.stored + bulk
@@ -205,16 +216,37 @@ def _store_file(
         return stored, opens
     opens = []
     for page in file.bars():
-        bars = _inside(page, file.start, file.end)
-        opens.extend(bar.timestamp for bar in bars)
+        bars, times = _inside(page, file.start, file.end)
+        opens.extend(times)
         store.put(bars)
     file.imported(len(opens))
     return 0, opens
 
 
-def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> list[Bar]:
-    """Guard against a source returning bars outside the range asked for (never store unclosed bars)."""
-    return [bar for bar in page if start <= bar.timestamp < end]
+def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> tuple[list[Bar], list[datetime]]:
+    """The bars of `page` inside [start, end), and their open times: a guard against a source returning
+    bars outside the range asked for (never store unclosed bars). A page is normally all inside, which
+    `min` and `max` tell without a Python step per bar."""
+    opens = list(map(_timestamp, page))
+    if opens and start <= min(opens) and max(opens) < end:
+        return list(page), opens
+    bars = [bar for bar in page if start <= bar.timestamp < end]
+    return bars, list(map(_timestamp, bars))
+
+
+def _covered(interval: str, opens: Sequence[datetime]) -> list[Range]:
+    """The spans of time covered by bars opening at `opens`: what is left of a range is what the venue
+    did not send (the same as `ranges.holes` finds).
+
+    The usual page, bars one interval apart, covers one span from its first open to its last close;
+    that is told in C-level passes, without a Python step per bar.
+    """
+    if not opens:
+        return []
+    step = nominal_length(interval)
+    if interval != MONTH and set(map(sub, islice(opens, 1, None), opens)) <= {step}:
+        return [(opens[0], opens[-1] + step)]
+    return [(moment, next_open(interval, moment)) for moment in opens]
 
 
 class PipelinedStore(Generic[R]):
