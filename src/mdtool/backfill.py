@@ -50,6 +50,8 @@ SETTLE = timedelta(hours=6)
 """An absence younger than this (or than two bars) is not remembered: a venue may still publish late
 bars, and its clock may differ from ours."""
 _WRITE_BATCH = 10_000
+_BATCH_WAIT = 0.5
+"""Seconds the writer waits for more pages to fill a batch."""
 _timestamp = attrgetter("timestamp")
 
 
@@ -290,15 +292,20 @@ class PipelinedStore(Generic[R]):
                 self._error = error
 
     def _collect(self) -> tuple[list[R], bool]:
-        """One page, plus whatever else is already queued up to `_WRITE_BATCH` bars: fewer, larger
-        COPYs when the network is faster than the database."""
+        """One page, plus the pages that follow within `_BATCH_WAIT`, up to `_WRITE_BATCH` records.
+
+        Each write costs a transaction on both sides, which for a page of 1000 bars is as much as
+        formatting its rows: a fast source is written in batches of `_WRITE_BATCH`, while a slow one
+        still sees each page stored within a fraction of a second.
+        """
         page = self._queue.get()
         if page is None:
             return [], True
         bars = list(page)
+        deadline = time.monotonic() + _BATCH_WAIT
         while len(bars) < _WRITE_BATCH:
             try:
-                more = self._queue.get_nowait()
+                more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if more is None:
