@@ -1,5 +1,6 @@
 """The shared backfill driver with a scripted in-memory venue (the real venues have their own tests)."""
 
+import gc
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -212,3 +213,32 @@ def test_spans_covered_by_pages_leave_the_holes_bar_by_bar_would(
     assert subtract([(start, end)], _covered(interval, opens)) == holes(interval, start, end, sorted(opens))
     if steps and set(steps[1:]) == {1} and opens and not shuffled:
         assert len(_covered(interval, opens)) == (1 if interval != "1M" else len(opens))
+
+
+class ThresholdWatchingVenue(ScriptedVenue):
+    """Records the garbage collector's thresholds while it is asked for bars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thresholds: list[tuple[int, int, int]] = []
+
+    def fetch_bars(
+        self, symbol: str, interval: str, start: datetime, end: datetime
+    ) -> Iterator[Sequence[Bar]]:
+        self.thresholds.append(gc.get_threshold())
+        yield from super().fetch_bars(symbol, interval, start, end)
+
+
+@pytest.mark.parametrize("young", [700, 100_000])
+def test_collections_are_fewer_during_a_backfill_and_the_threshold_is_put_back(
+    engine: Engine, young: int
+) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(young, before[1], before[2])
+        venue = ThresholdWatchingVenue()
+        run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
+        assert venue.thresholds == [(max(young, 50_000), before[1], before[2])]
+        assert gc.get_threshold() == (young, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
