@@ -31,11 +31,16 @@ _KLINE = (
 
 
 def klines_json(symbol: str, interval: str, opens: Iterable[int]) -> str:
-    """The JSON array of the klines opening at `opens`, as Binance serialises them.
+    """The JSON array of the klines opening at `opens`, as Binance serialises them."""
+    return "[" + ",".join(kline_texts(symbol, interval, opens)) + "]"
 
-    Built as text with one printf-style format per row (the cents of each decimal looked up, not
-    formatted): the benchmark serves 525,600 of them, and the fake's own CPU must stay small next to
-    the client's it is there to measure.
+
+def kline_texts(symbol: str, interval: str, opens: Iterable[int]) -> list[str]:
+    """The klines opening at `opens`, each as the JSON text of its row.
+
+    Built with one printf-style format per row (the cents of each decimal looked up, not formatted):
+    the benchmark serves 525,600 of them, and the fake's own CPU must stay small next to the client's
+    it is there to measure.
     """
     seed = sum(symbol.encode()) * 7919
     length = FIXED_MS.get(interval)
@@ -60,7 +65,7 @@ def klines_json(symbol: str, interval: str, opens: Iterable[int]) -> str:
                 half_quote // 100, cents[half_quote % 100],
             )
         )  # fmt: skip
-    return "[" + ",".join(rows) + "]"
+    return rows
 
 
 def kline_json(symbol: str, interval: str, open_ms: int) -> str:
