@@ -4,7 +4,12 @@
                                       [--trade-rate 20000] [--database-url postgresql://...]
 
 (a) backfill: one year of 1m bars (525,600) through `run_backfill` with the Binance bar source, so
-    paging, parsing, pacing and the COPY writer are all included; prints bars/s (target >= 50,000).
+    paging, parsing, pacing and the COPY writer are all included; prints bars/s (target >= 50,000) and
+    the CPU per 100k bars of mdtool, the fake and PostgreSQL. Ceilings measured in the same run, first:
+    a plain binance-connector loop over the same pages (one request at a time, JSON decoded; its second
+    pass, the fake having rendered the year in the first and kept the rows, as it does for the backfill:
+    on the real exchange rendering costs Binance's servers, not this machine) and a plain COPY of the
+    same rows (text made beforehand, 10,000 per transaction; the table emptied afterwards).
 (b) stream: the fake publishes `--trade-rate` trades/s on the combined stream; `BinanceTradeStream`
     feeds a `BatchingWriter`; prints the sustained stored trades/s and the p50/p99 receive-to-commit lag
     (target >= 20,000 trades/s, p99 < 1 s), plus the exchange-time-to-commit lag.
@@ -25,6 +30,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 # Run as a script, this file's directory comes first on sys.path and `bench/binance.py` would shadow
 # the binance-connector package; the repository root is needed for `tests.*`.
@@ -32,6 +38,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+import psycopg  # noqa: E402 - after the sys.path fix above
+from binance.spot import Spot  # noqa: E402 - after the sys.path fix above
 from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402 - after the sys.path fix above
 
 from mdtool.adapters.binance import BinanceBarSource, BinanceRest, BinanceTradeStream  # noqa: E402 - after the sys.path fix above
@@ -63,15 +71,80 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_backfill(url: str, days: int, pages_in_flight: int) -> None:
+def postgres_cpu(cluster: PostgresCluster | None) -> float:
+    """CPU seconds of a throw-away cluster's server processes (postmaster and its children) so far."""
+    if cluster is None:
+        return 0.0
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == postmaster or stat.parent.name == str(postmaster):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def fetch_ceiling(base_url: str, since: datetime, until: datetime) -> tuple[float, list[list[Any]]]:
+    """Plain binance-connector: the same pages, one request at a time, JSON decoded, nothing else."""
+    spot = Spot(base_url=base_url)
+    start, end = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+    rows: list[list[Any]] = []
+    started = time.perf_counter()
+    while start < end:
+        page = spot.klines("BTCUSDT", "1m", startTime=start, endTime=end - 1, limit=1000)
+        rows.extend(page)
+        start = page[-1][0] + 60_000
+    return time.perf_counter() - started, rows
+
+
+def copy_ceiling(url: str, rows: list[list[Any]], cluster: PostgresCluster) -> tuple[float, float]:
+    """Plain COPY of the same bars (text made beforehand), 10,000 rows per transaction as the writer's
+    batches, into the empty table of a throw-away cluster, which is emptied again afterwards. Returns the
+    seconds and the server's CPU seconds (read before the connection's backend process exits)."""
+    lines = [
+        f"binance\tBTCUSDT\t1m\t{datetime.fromtimestamp(r[0] // 1000, UTC)}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t"
+        f"{r[5]}\t{r[7]}\t{r[8]}\n"
+        for r in rows
+    ]
+    blocks = ["".join(lines[i : i + 10_000]) for i in range(0, len(lines), 10_000)]
+    columns = '"exchange", "symbol", "interval", "timestamp", "open", "high", "low", "close", "volume", '
+    columns += '"quote_volume", "trade_count"'
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        started, cpu_started = time.perf_counter(), postgres_cpu(cluster)
+        for block in blocks:
+            with conn.cursor().copy(f'COPY "market_data_ohlcv" ({columns}) FROM STDIN') as copy:
+                copy.write(block)
+            conn.commit()
+        elapsed, cpu = time.perf_counter() - started, postgres_cpu(cluster) - cpu_started
+        conn.execute('TRUNCATE "market_data_ohlcv"')  # drops the hypertable's chunks too
+    return elapsed, cpu
+
+
+def bench_backfill(url: str, days: int, pages_in_flight: int, cluster: PostgresCluster | None) -> None:
     port = free_port()
     fake = start_fake(port, 0)
+    base_url = f"http://127.0.0.1:{port}"
+    since = datetime(2025, 1, 1, tzinfo=UTC)
+    until = since + timedelta(days=days)
     try:
+        fake_started = cpu_seconds(fake.pid)
+        _, rows = fetch_ceiling(base_url, since, until)  # the fake renders the year (and remembers it)
+        render_fake = cpu_seconds(fake.pid) - fake_started
+        fake_started = cpu_seconds(fake.pid)
+        fetch_elapsed, _ = fetch_ceiling(base_url, since, until)
+        fetch_fake = cpu_seconds(fake.pid) - fake_started
+        # Never empty a user's table: the COPY ceiling needs the throw-away cluster.
+        copy_elapsed, copy_pg = copy_ceiling(url, rows, cluster) if cluster is not None else (0.0, 0.0)
+        ceiling_bars = len(rows)
+        del rows  # half a million JSON rows kept alive would slow the backfill's garbage collections
         engine = create_engine(url)
-        source = BinanceBarSource(BinanceRest(f"http://127.0.0.1:{port}"), pages_in_flight=pages_in_flight)
-        since = datetime(2025, 1, 1, tzinfo=UTC)
-        request = BackfillRequest("BTCUSDT", "1m", since=since, until=since + timedelta(days=days))
-        started, cpu_started, fake_started = time.perf_counter(), time.process_time(), cpu_seconds(fake.pid)
+        source = BinanceBarSource(BinanceRest(base_url), pages_in_flight=pages_in_flight)
+        request = BackfillRequest("BTCUSDT", "1m", since=since, until=until)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        fake_started, pg_started = cpu_seconds(fake.pid), postgres_cpu(cluster)
         try:
             summary = run_backfill(engine, source, request)
         finally:
@@ -79,15 +152,27 @@ def bench_backfill(url: str, days: int, pages_in_flight: int) -> None:
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         fake_cpu = cpu_seconds(fake.pid) - fake_started
+        pg_cpu = postgres_cpu(cluster) - pg_started
         bars = max(summary.bars_stored, 1)
+        rate = summary.bars_stored / elapsed
+        fetch_rate = ceiling_bars / fetch_elapsed
+        copy_rate = ceiling_bars / copy_elapsed if copy_elapsed else float("nan")
         print(f"(a) backfill: {summary.line()}")
-        print(
-            f"    {summary.bars_stored:,} bars in {elapsed:.1f} s = {summary.bars_stored / elapsed:,.0f} bars/s"
-        )
+        print(f"    {summary.bars_stored:,} bars in {elapsed:.1f} s = {rate:,.0f} bars/s")
         print(
             f"    CPU per 100k bars: mdtool {cpu * 100_000 / bars:.2f} s ({cpu / elapsed:.0%} of a core), "
-            f"fake {fake_cpu * 100_000 / bars:.2f} s; mdtool's CPU alone allows "
-            f"{bars / cpu if cpu else 0:,.0f} bars/s"
+            f"fake {fake_cpu * 100_000 / bars:.2f} s, postgres {pg_cpu * 100_000 / bars:.2f} s; "
+            f"mdtool's CPU alone allows {bars / cpu if cpu else 0:,.0f} bars/s"
+        )
+        print(
+            f"    the fake rendering the year the first time: {render_fake * 100_000 / ceiling_bars:.2f} CPU-s "
+            "per 100k bars (later fetches are served from the rows it remembers)"
+        )
+        print(
+            f"    ceilings, same run: plain binance-connector fetch {fetch_rate:,.0f} bars/s "
+            f"(fake {fetch_fake * 100_000 / ceiling_bars:.2f} CPU-s per 100k), plain COPY {copy_rate:,.0f} bars/s "
+            f"(postgres {copy_pg * 100_000 / ceiling_bars:.2f} CPU-s per 100k); backfill = "
+            f"{rate / fetch_rate:.2f}x the fetch, {rate / copy_rate:.2f}x the COPY"
         )
         engine.dispose()
     finally:
@@ -180,7 +265,7 @@ def main() -> None:
         else:
             url = args.database_url
         if not args.skip_backfill:
-            bench_backfill(url, args.days, args.pages_in_flight)
+            bench_backfill(url, args.days, args.pages_in_flight, cluster)
         if not args.skip_stream:
             bench_stream(url, args.stream_seconds, args.trade_rate)
     finally:

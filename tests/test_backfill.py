@@ -1,15 +1,19 @@
 """The shared backfill driver with a scripted in-memory venue (the real venues have their own tests)."""
 
+import gc
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from mdtool.backfill import BackfillRequest, run_backfill
+from mdtool.backfill import BackfillRequest, _covered, run_backfill
 from mdtool.errors import BusyError, UsageError
 from mdtool.intervals import next_open
+from mdtool.ranges import holes, subtract
 from mdtool.records import Bar
 from mdtool.storage.locks import series_lock
 from mdtool.storage.queries import bars_between, missing_ranges
@@ -181,3 +185,60 @@ def test_ranges_the_venue_answered_empty_are_not_asked_again(engine: Engine) -> 
     refetch = TradingHoursVenue()
     run_backfill(engine, refetch, BackfillRequest("BTCUSDT", "1m", since=T0, refetch=True), now=now)
     assert refetch.asked == [(T0, now)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["1m", "1h", "1w", "1M"]),
+    st.lists(st.integers(0, 60), max_size=30),
+    st.booleans(),
+    st.integers(0, 70),
+)
+def test_spans_covered_by_pages_leave_the_holes_bar_by_bar_would(
+    interval: str, steps: list[int], shuffled: bool, length: int
+) -> None:
+    """`_covered` (one span for a usual page) leaves of a range exactly what `ranges.holes` finds."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    end = start
+    for _ in range(length):
+        end = next_open(interval, end)
+    opens, moment = [], start
+    for step in steps:  # 0 repeats a bar, 1 is the next bar, more leaves a hole
+        for _ in range(step):
+            moment = next_open(interval, moment)
+        if moment < end:
+            opens.append(moment)
+    if shuffled:
+        opens.reverse()
+    assert subtract([(start, end)], _covered(interval, opens)) == holes(interval, start, end, sorted(opens))
+    if steps and set(steps[1:]) == {1} and opens and not shuffled:
+        assert len(_covered(interval, opens)) == (1 if interval != "1M" else len(opens))
+
+
+class ThresholdWatchingVenue(ScriptedVenue):
+    """Records the garbage collector's thresholds while it is asked for bars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thresholds: list[tuple[int, int, int]] = []
+
+    def fetch_bars(
+        self, symbol: str, interval: str, start: datetime, end: datetime
+    ) -> Iterator[Sequence[Bar]]:
+        self.thresholds.append(gc.get_threshold())
+        yield from super().fetch_bars(symbol, interval, start, end)
+
+
+@pytest.mark.parametrize("young", [700, 100_000])
+def test_collections_are_fewer_during_a_backfill_and_the_threshold_is_put_back(
+    engine: Engine, young: int
+) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(young, before[1], before[2])
+        venue = ThresholdWatchingVenue()
+        run_backfill(engine, venue, BackfillRequest("BTCUSDT", "1m", since=T0), now=NOW)
+        assert venue.thresholds == [(max(young, 50_000), before[1], before[2])]
+        assert gc.get_threshold() == (young, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)

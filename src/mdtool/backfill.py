@@ -15,14 +15,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
+from operator import attrgetter, sub
 from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from mdtool.errors import MdtoolError, UsageError
-from mdtool.intervals import ceil_open, count_bars, floor_open, next_open, nominal_length, validate_interval
+from mdtool.gc_tuning import fewer_collections
+from mdtool.intervals import (
+    MONTH,
+    ceil_open,
+    count_bars,
+    floor_open,
+    next_open,
+    nominal_length,
+    validate_interval,
+)
 from mdtool.progress import BackfillProgress, NoProgress
-from mdtool.ranges import Range, holes, subtract
+from mdtool.ranges import Range, subtract
 from mdtool.records import Bar
 from mdtool.sources import BarFile, BarSource
 from mdtool.storage.bulk_copy import copy_kline_csv
@@ -40,6 +51,9 @@ SETTLE = timedelta(hours=6)
 """An absence younger than this (or than two bars) is not remembered: a venue may still publish late
 bars, and its clock may differ from ours."""
 _WRITE_BATCH = 10_000
+_BATCH_WAIT = 0.5
+"""Seconds the writer waits for more pages to fill a batch."""
+_timestamp = attrgetter("timestamp")
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,8 @@ def run_backfill(
             log.info("%s: nothing missing between %s and %s", key, start, end)
         progress.start(f"{source.exchange} {symbol} {interval}", total)
         try:
-            empty = _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
+            with fewer_collections():
+                empty = _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
         finally:
             progress.finish()
         settled = end - max(2 * nominal_length(interval), SETTLE)
@@ -165,25 +180,25 @@ def _fetch_and_store(
     bulk = 0
     try:
         for range_start, range_end in ranges:
-            opens: list[datetime] = []
+            covered: list[Range] = []
             for page in source.fetch_bars(symbol, interval, range_start, range_end):
                 if not isinstance(page, Sequence):
                     stored, found = _store_file(engine, page, source.exchange, symbol, interval, store)
-                    opens.extend(found)
+                    covered.extend(_covered(interval, found))
                     summary.bars_received += len(found)
                     bulk += stored
                     summary.bars_stored = store.stored + bulk
                     progress.advance(len(found), source.request_count)
                     continue
-                bars = _inside(page, range_start, range_end)
-                opens.extend(bar.timestamp for bar in bars)
+                bars, opens = _inside(page, range_start, range_end)
+                covered.extend(_covered(interval, opens))
                 summary.bars_received += len(bars)
                 store.put(bars)
                 summary.bars_stored = store.stored + bulk
                 progress.advance(len(bars), source.request_count)
-            if opens and newest is not None and range_start <= newest:
+            if covered and newest is not None and range_start <= newest:
                 summary.gaps_filled += 1
-            empty.extend(holes(interval, range_start, range_end, sorted(opens)))
+            empty.extend(subtract([(range_start, range_end)], covered))
     finally:
         store.close()
         summary.bars_stored = store.stored + bulk
@@ -205,16 +220,37 @@ def _store_file(
         return stored, opens
     opens = []
     for page in file.bars():
-        bars = _inside(page, file.start, file.end)
-        opens.extend(bar.timestamp for bar in bars)
+        bars, times = _inside(page, file.start, file.end)
+        opens.extend(times)
         store.put(bars)
     file.imported(len(opens))
     return 0, opens
 
 
-def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> list[Bar]:
-    """Guard against a source returning bars outside the range asked for (never store unclosed bars)."""
-    return [bar for bar in page if start <= bar.timestamp < end]
+def _inside(page: Sequence[Bar], start: datetime, end: datetime) -> tuple[list[Bar], list[datetime]]:
+    """The bars of `page` inside [start, end), and their open times: a guard against a source returning
+    bars outside the range asked for (never store unclosed bars). A page is normally all inside, which
+    `min` and `max` tell without a Python step per bar."""
+    opens = list(map(_timestamp, page))
+    if opens and start <= min(opens) and max(opens) < end:
+        return list(page), opens
+    bars = [bar for bar in page if start <= bar.timestamp < end]
+    return bars, list(map(_timestamp, bars))
+
+
+def _covered(interval: str, opens: Sequence[datetime]) -> list[Range]:
+    """The spans of time covered by bars opening at `opens`: what is left of a range is what the venue
+    did not send (the same as `ranges.holes` finds).
+
+    The usual page, bars one interval apart, covers one span from its first open to its last close;
+    that is told in C-level passes, without a Python step per bar.
+    """
+    if not opens:
+        return []
+    step = nominal_length(interval)
+    if interval != MONTH and set(map(sub, islice(opens, 1, None), opens)) <= {step}:
+        return [(opens[0], opens[-1] + step)]
+    return [(moment, next_open(interval, moment)) for moment in opens]
 
 
 class PipelinedStore(Generic[R]):
@@ -258,15 +294,20 @@ class PipelinedStore(Generic[R]):
                 self._error = error
 
     def _collect(self) -> tuple[list[R], bool]:
-        """One page, plus whatever else is already queued up to `_WRITE_BATCH` bars: fewer, larger
-        COPYs when the network is faster than the database."""
+        """One page, plus the pages that follow within `_BATCH_WAIT`, up to `_WRITE_BATCH` records.
+
+        Each write costs a transaction on both sides, which for a page of 1000 bars is as much as
+        formatting its rows: a fast source is written in batches of `_WRITE_BATCH`, while a slow one
+        still sees each page stored within a fraction of a second.
+        """
         page = self._queue.get()
         if page is None:
             return [], True
         bars = list(page)
+        deadline = time.monotonic() + _BATCH_WAIT
         while len(bars) < _WRITE_BATCH:
             try:
-                more = self._queue.get_nowait()
+                more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if more is None:

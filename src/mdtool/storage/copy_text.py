@@ -6,14 +6,20 @@ as `str()` writes them (what psycopg sends for a `Decimal`, and exponent forms s
 by `numeric` as the same number), timestamps as UTC text with an explicit `+00`, NULL as `\\N`. Names
 are written unescaped, so a batch whose exchange, symbol or interval holds a character COPY would need
 escaped (or a NUL) is refused (None) and goes through `write_row`, as before.
+
+In the usual batch (one series, whole-second times, every optional value present) times are split,
+in C-level passes, into days since the epoch (a few per batch, formatted once) and seconds of the day,
+whose `HH:MM` and `SS` are looked up in tables: formatting an aware datetime (or caching its text per
+second of the day, which a batch of minute bars never repeats) costs more than the rest of its row.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import chain
-from operator import attrgetter
+from datetime import UTC, datetime, timedelta
+from itertools import chain, repeat
+from operator import attrgetter, floordiv, is_not, mod, sub
 
 from mdtool.records import Bar, Tick
 from mdtool.storage.sqlite_text import time_texts
@@ -21,21 +27,48 @@ from mdtool.storage.sqlite_text import time_texts
 _NULL = "\\N"
 _NEEDS_ESCAPE = ("\\", "\t", "\n", "\r", "\x00")
 """COPY text escapes; NUL, which no text column can hold, is left to psycopg to refuse as it always did."""
-_names = attrgetter("exchange", "symbol", "interval")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOURS_MINUTES = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(24 * 60))
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
+_NAMES = ("exchange", "symbol", "interval")
+_OPTIONAL = (attrgetter("quote_volume"), attrgetter("trade_count"))
 
 
 def bars_copy_text(bars: Sequence[Bar]) -> str | None:
     """COPY text of `bars` in `BAR_KEY + BAR_VALUES` order, or None when a name needs escaping."""
-    names = set(chain.from_iterable(map(_names, bars)))
-    if any(special in name for name in names for special in _NEEDS_ESCAPE):
+    series = [set(map(attrgetter(name), bars)) for name in _NAMES]
+    if any(special in name for names in series for name in names for special in _NEEDS_ESCAPE):
         return None
-    times = time_texts(map(attrgetter("timestamp"), bars))
+    if max(map(len, series)) == 1 and all(
+        all(map(is_not, map(optional, bars), repeat(None))) for optional in _OPTIONAL
+    ):
+        since = list(map(sub, map(attrgetter("timestamp"), bars), repeat(_EPOCH)))
+        if not any(map(attrgetter("microseconds"), since)):
+            return _one_series(bars, "\t".join(name for (name,) in series), since)
     null = _NULL
     lines = [
-        f"{b.exchange}\t{b.symbol}\t{b.interval}\t{time}+00\t{b.open!s}\t{b.high!s}\t{b.low!s}\t{b.close!s}\t"
-        f"{b.volume!s}\t{null if b.quote_volume is None else b.quote_volume!s}\t"
+        f"{b.exchange}\t{b.symbol}\t{b.interval}\t{b.timestamp!s}\t{b.open!s}\t{b.high!s}\t{b.low!s}\t"
+        f"{b.close!s}\t{b.volume!s}\t{null if b.quote_volume is None else b.quote_volume!s}\t"
         f"{null if b.trade_count is None else b.trade_count}\n"
-        for b, time in zip(bars, times, strict=True)
+        for b in bars
+    ]
+    return "".join(lines)
+
+
+def _one_series(bars: Sequence[Bar], names: str, since: list[timedelta]) -> str:
+    """The usual batch: one series, times `since` the epoch in whole seconds, no NULLs."""
+    days = {day: (_EPOCH + timedelta(day)).isoformat()[:10] for day in set(map(attrgetter("days"), since))}
+    seconds = list(map(attrgetter("seconds"), since))
+    times = zip(
+        map(days.__getitem__, map(attrgetter("days"), since)),
+        map(_HOURS_MINUTES.__getitem__, map(floordiv, seconds, repeat(60))),
+        map(_SECONDS.__getitem__, map(mod, seconds, repeat(60))),
+        strict=True,
+    )
+    lines = [
+        f"{names}\t{day} {hours_minutes}:{second}+00\t{b.open!s}\t{b.high!s}\t{b.low!s}\t{b.close!s}\t"
+        f"{b.volume!s}\t{b.quote_volume!s}\t{b.trade_count}\n"
+        for b, (day, hours_minutes, second) in zip(bars, times, strict=True)
     ]
     return "".join(lines)
 

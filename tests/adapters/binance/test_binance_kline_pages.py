@@ -107,3 +107,20 @@ def test_any_page_is_parsed_as_row_by_row(fields: list[tuple[Any, ...]]) -> None
         row(T0 + (i + 10) * MINUTE, low=low, o=o, c=c, h=h) for i, (low, o, c, h, _, _) in enumerate(fields)
     ]
     same_as_row_by_row(rows)
+
+
+def test_open_times_off_the_second_unordered_or_before_1970_behave_as_row_by_row() -> None:
+    same_as_row_by_row([row(T0), row(T0 + 500), row(T0 + MINUTE)])  # not a whole second
+    same_as_row_by_row([row(T0 + 2 * MINUTE), row(T0), row(T0 + MINUTE)])  # unordered
+    same_as_row_by_row([row(-MINUTE), row(0), row(MINUTE)], start=-MINUTE, stop=MINUTE)
+    same_as_row_by_row([row(T0 + i * MINUTE) for i in range(5)], start=T0 + MINUTE, stop=T0 + 3 * MINUTE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-(10**12), 10**13), max_size=8),
+    st.integers(-(10**12), 10**13),
+    st.integers(0, 10**12),
+)
+def test_any_open_times_and_clip_are_parsed_as_row_by_row(opens: list[int], start: int, span: int) -> None:
+    same_as_row_by_row([row(opened) for opened in opens], start=start, stop=start + span)

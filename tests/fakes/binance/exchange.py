@@ -65,6 +65,7 @@ class FakeBinance(RestApi, StreamApi):
         self.next_ids: dict[str, int] = {}
         self.sent = 0  # trade events written to sockets
         self.outages: list[tuple[int, int]] = []
+        self.rendered: dict[tuple[str, str], dict[int, str]] = {}  # kline rows by open time (`klines_text`)
         self.lock = threading.Lock()
         self.trades: dict[str, list[Trade]] = {name: [] for name in self.symbols}
         self.first_trade_id = 1

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.binance.clock import next_open_ms, now_ms
+from tests.fakes.binance.clock import FIXED_MS, next_open_ms, now_ms
 
 
 def price_at(symbol: str, t: int) -> int:
@@ -21,22 +22,55 @@ def fmt(hundredths: int, scale: int = 8) -> str:
     return f"{whole}.{frac:02d}" + "0" * (scale - 2)
 
 
+_CENTS = tuple(f"{cents:02d}" for cents in range(100))
+_KLINE = (
+    '[%d,"%d.%s000000","%d.%s000000","%d.%s000000","%d.%s000000","%d.%s000000",%d,"%d.%s000000",%d,'
+    '"%d.%s000000","%d.%s000000","0"]'
+)
+"""A kline row as Binance serialises it, with every decimal as whole part and two-digit cents."""
+
+
+def klines_json(symbol: str, interval: str, opens: Iterable[int]) -> str:
+    """The JSON array of the klines opening at `opens`, as Binance serialises them."""
+    return "[" + ",".join(kline_texts(symbol, interval, opens)) + "]"
+
+
+def kline_texts(symbol: str, interval: str, opens: Iterable[int]) -> list[str]:
+    """The klines opening at `opens`, each as the JSON text of its row.
+
+    Built with one printf-style format per row (the cents of each decimal looked up, not formatted):
+    the benchmark serves 525,600 of them, and the fake's own CPU must stay small next to the client's
+    it is there to measure.
+    """
+    seed = sum(symbol.encode()) * 7919
+    length = FIXED_MS.get(interval)
+    cents = _CENTS
+    rows = []
+    for open_ms in opens:
+        close_ms = open_ms + length - 1 if length else next_open_ms(interval, open_ms) - 1
+        o = 4_000_000 + (seed + open_ms // 60_000 * 37) % 200_000  # price_at, inlined
+        c = 4_000_000 + (seed + close_ms // 60_000 * 37) % 200_000
+        h, low = (c + 150, o - 120) if o < c else (o + 150, c - 120)
+        trades = 10 + open_ms // 1000 % 90
+        volume = trades * 3
+        base = o // 100
+        half = volume // 2
+        quote, half_quote = volume * base, half * base
+        rows.append(
+            _KLINE
+            % (
+                open_ms, base, cents[o % 100], h // 100, cents[h % 100], low // 100, cents[low % 100],
+                c // 100, cents[c % 100], volume // 100, cents[volume % 100], close_ms,
+                quote // 100, cents[quote % 100], trades, half // 100, cents[half % 100],
+                half_quote // 100, cents[half_quote % 100],
+            )
+        )  # fmt: skip
+    return rows
+
+
 def kline_json(symbol: str, interval: str, open_ms: int) -> str:
-    """One kline as Binance serialises it; built as text because the benchmark serves 525,600 of them."""
-    close_ms = next_open_ms(interval, open_ms) - 1
-    o = price_at(symbol, open_ms)
-    c = price_at(symbol, close_ms)
-    h = max(o, c) + 150
-    low = min(o, c) - 120
-    trades = 10 + open_ms // 1000 % 90
-    volume = trades * 3
-    base = o // 100
-    half = volume // 2
-    return (
-        f'[{open_ms},"{o // 100}.{o % 100:02d}000000","{h // 100}.{h % 100:02d}000000",'
-        f'"{low // 100}.{low % 100:02d}000000","{c // 100}.{c % 100:02d}000000",'
-        f'"{fmt(volume)}",{close_ms},"{fmt(volume * base)}",{trades},"{fmt(half)}","{fmt(half * base)}","0"]'
-    )
+    """One kline as Binance serialises it (a row of `klines_json`)."""
+    return klines_json(symbol, interval, (open_ms,))[1:-1]
 
 
 def kline_row(symbol: str, interval: str, open_ms: int) -> list[Any]:

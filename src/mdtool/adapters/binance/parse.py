@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from itertools import chain
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import floordiv, itemgetter, le, mod
 from typing import Any
 
 from mdtool.errors import ExchangeError
@@ -22,7 +22,6 @@ EXCHANGE = "binance"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KLINE_DECIMALS = itemgetter(1, 2, 3, 4, 5, 7)
 """open, high, low, close, volume, quote volume: the decimal strings of a kline row."""
-_KLINE_FIELDS = itemgetter(0, 1, 2, 3, 4, 5, 7, 8)
 _PLAIN_FIELDS = re.compile(r"(?:[0-9]*\.[0-9]*,)*")
 """Comma-terminated fields, each digits with exactly one point: what Binance sends for decimals."""
 _PLAIN_LENGTH = 40
@@ -68,13 +67,14 @@ def parse_klines(rows: Sequence[Any], symbol: str, interval: str, start_ms: int,
 
     Equal to `parse_kline` row by row, and that is what runs whenever the page is not the usual one.
     The usual page (every row a list of Binance's shape, every decimal a plain unsigned fixed-point
-    string) is checked as a whole with a few C-level passes, its decimals built by trimming the text,
-    and its bars made without re-checking each field, so parsing no longer bounds the backfill.
+    string, every open time a whole second) is checked as a whole and turned into bars column by
+    column, with C-level passes only (`map`, slices, `zip`): no Python bytecode runs per bar, which
+    is what keeps parsing from bounding the backfill.
     """
     try:
         bars = _parse_plain_page(rows, symbol, interval, start_ms, stop_ms)
-    except (TypeError, IndexError, KeyError, InvalidOperation):
-        bars = None
+    except (TypeError, IndexError, KeyError, ValueError, OverflowError, InvalidOperation):
+        bars = None  # the general path decides (and reports what is wrong)
     if bars is None:
         bars = [
             parse_kline(row, symbol, interval) for row in rows if start_ms <= kline_open_ms(row) < stop_ms
@@ -85,55 +85,55 @@ def parse_klines(rows: Sequence[Any], symbol: str, interval: str, start_ms: int,
 def _parse_plain_page(
     rows: Sequence[Any], symbol: str, interval: str, start_ms: int, stop_ms: int
 ) -> list[Bar] | None:
-    """`parse_klines` of a usual page; None (or a lookup/type error) when the page is not usual."""
+    """`parse_klines` of a usual page; None (or a lookup/type/value error) when the page is not usual."""
     if not rows or set(map(type, rows)) != {list} or min(map(len, rows)) < 9:
         return None if rows else []
-    if set(map(type, map(itemgetter(0), rows))) != {int}:
+    opens = list(map(itemgetter(0), rows))
+    if set(map(type, opens)) != {int}:
         return None
-    page = [row for row in rows if start_ms <= row[0] < stop_ms]
-    if not page:
-        return []
+    page: Sequence[list[Any]] = rows
+    if not (start_ms <= min(opens) and max(opens) < stop_ms):
+        page = [row for row in rows if start_ms <= row[0] < stop_ms]
+        opens = list(map(itemgetter(0), page))
+        if not page:
+            return []
     decimals = list(chain.from_iterable(map(_KLINE_DECIMALS, page)))
     if not _PLAIN_FIELDS.fullmatch(",".join(decimals) + ",") or max(map(len, decimals)) > _PLAIN_LENGTH:
         return None  # signs, exponents, spaces, no point or two: the general path decides
     counts = list(map(itemgetter(8), page))
-    if set(map(type, counts)) != {int} or min(counts) < 0:
+    if set(map(type, counts)) != {int} or min(counts) < 0 or any(map(mod, opens, repeat(1000))):
         return None
     first = parse_kline(page[0], symbol, interval)  # checks the names and the interval once for the page
-    return _plain_bars(page, first)
+    return _plain_bars(page, opens, decimals, counts, first)
 
 
-def _plain_bars(page: list[list[Any]], first: Bar) -> list[Bar] | None:
-    """Bars of a usual page; None when a bar check fails (for `parse_kline` to report it).
+def _plain_bars(
+    page: Sequence[list[Any]], opens: list[int], decimals: list[str], counts: list[int], first: Bar
+) -> list[Bar] | None:
+    """Bars of a usual page, built column by column; None when a bar check fails (for `parse_kline`
+    to report it).
 
     Each decimal string has exactly one point and only digits (checked for the page), so trimming
-    its trailing zeros gives the normalised decimal's text, as in `records.to_decimal` (a string that
-    trims to nothing, such as ".0", raises `InvalidOperation` and the page takes the general path).
-    One loop without helper calls: it runs for every bar of a backfill.
+    its trailing zeros, then the point, gives the normalised decimal's text, as in
+    `records.to_decimal` (a string that trims to nothing, such as ".0", raises `InvalidOperation` and
+    the page takes the general path). Open times are whole seconds (checked), so
+    `datetime.fromtimestamp` of the integer seconds is exact, and cheaper than adding a `timedelta`.
     """
-    exchange, symbol, interval, epoch, number = first.exchange, first.symbol, first.interval, _EPOCH, Decimal
-    prices: dict[str, Decimal] = {}  # a page repeats its prices (a close is often the next open)
-    cached = prices.get
-    values: list[tuple[Any, ...]] = []
-    append = values.append
-    for opened, open_text, high_text, low_text, close_text, volume, quote_volume, trades in map(
-        _KLINE_FIELDS, page
+    numbers = list(map(Decimal, map(str.rstrip, map(str.rstrip, decimals, repeat("0")), repeat("."))))
+    opens_, highs, lows, closes = numbers[0::6], numbers[1::6], numbers[2::6], numbers[3::6]
+    if not (
+        all(map(le, lows, opens_))
+        and all(map(le, opens_, highs))
+        and all(map(le, lows, closes))
+        and all(map(le, closes, highs))
     ):
-        if (open_ := cached(open_text)) is None:
-            open_ = prices[open_text] = number(open_text.rstrip("0").rstrip("."))
-        if (high := cached(high_text)) is None:
-            high = prices[high_text] = number(high_text.rstrip("0").rstrip("."))
-        if (low := cached(low_text)) is None:
-            low = prices[low_text] = number(low_text.rstrip("0").rstrip("."))
-        if (close := cached(close_text)) is None:
-            close = prices[close_text] = number(close_text.rstrip("0").rstrip("."))
-        if not (low <= open_ <= high and low <= close <= high):
-            return None
-        volume = number(volume.rstrip("0").rstrip("."))
-        quote_volume = number(quote_volume.rstrip("0").rstrip("."))
-        timestamp = epoch + timedelta(0, 0, 0, opened)  # days, seconds, microseconds, milliseconds
-        append((exchange, symbol, interval, timestamp, open_, high, low, close, volume, quote_volume, trades))
-    return bars_from_checked(values)
+        return None
+    times = map(datetime.fromtimestamp, map(floordiv, opens, repeat(1000)), repeat(UTC))
+    columns = (
+        repeat(first.exchange), repeat(first.symbol), repeat(first.interval), times,
+        opens_, highs, lows, closes, numbers[4::6], numbers[5::6], counts,
+    )  # fmt: skip
+    return bars_from_checked(zip(*columns, strict=False))  # the `repeat`s are endless
 
 
 def aggressor_side(buyer_is_maker: bool) -> str:
