@@ -169,9 +169,9 @@ def bench_sqlite(ticks: list[Tick], bars: list[Bar], size: int, rounds: int) -> 
         template = f"{folder}/template.db"
         upgrade(f"sqlite:///{template}")
         cases: list[tuple[str, Callable[[str], tuple[float, float]]]] = [
-            ("plain ticks", lambda path: plain_sqlite(path, TICK_INSERT, tick_rows(ticks), size)),
+            ("plain ticks", lambda path: plain_sqlite(path, TICK_INSERT, list(tick_rows(ticks)), size)),
             ("writer ticks", lambda path: writer_sqlite(path, write_ticks, ticks, size)),
-            ("plain bars", lambda path: plain_sqlite(path, BAR_UPSERT, bar_rows(bars), size)),
+            ("plain bars", lambda path: plain_sqlite(path, BAR_UPSERT, list(bar_rows(bars)), size)),
             ("writer bars", lambda path: writer_sqlite(path, write_bars, bars, size)),
         ]
         for round_ in range(rounds):
