@@ -61,7 +61,8 @@ def iter_time_texts(moments: Iterable[datetime]) -> Iterator[str]:
 def _second_text(second_of_day: int) -> str:
     """`HH:MM:SS.` of a second of the day (what `isoformat` writes, without building a datetime)."""
     minutes, second = divmod(second_of_day, 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}:{second:02d}."
+    # printf-style: an f-string parses its three format specs on every call, at twice the cost
+    return "%02d:%02d:%02d." % (minutes // 60, minutes % 60, second)  # noqa: UP031
 
 
 def decimal_text(number: Decimal) -> str:
