@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,3 +54,17 @@ def test_time_text_is_fixed_width_before_year_1000() -> None:
         time_text(datetime(2024, 1, 1, 1, tzinfo=timezone(timedelta(hours=2))))
         == "2023-12-31 23:00:00.000000"
     )
+
+
+def test_second_texts_match_isoformat_for_every_second_of_a_day() -> None:
+    day = datetime(2024, 2, 29, tzinfo=UTC)
+    moments = [day + timedelta(seconds=s) for s in range(86_400)]
+    assert time_texts(moments) == [time_text(m) for m in moments]
+
+
+def test_decimal_text_is_plain_whatever_the_context_capitals() -> None:
+    """`str()` follows the thread's context: with `capitals=0` it writes `1e-7`, never to be stored."""
+    with localcontext() as context:
+        context.capitals = 0
+        assert str(Decimal("1E-7")) == "1e-7"
+        assert decimal_text(Decimal("1E-7")) == "0.0000001"

@@ -181,3 +181,14 @@ def test_sqlite_stores_the_documented_text(sqlite_url: str) -> None:
         ("2024-01-01 00:00:00.000000", "100", None, "null"),
     ]
     assert modes == ("wal", 1)  # WAL, synchronous=NORMAL
+
+
+def test_bars_of_several_series_in_one_batch_are_all_kept(engine: Engine) -> None:
+    """Uniqueness is judged by the whole key: ascending times across series, and one time in two series."""
+    eth = [
+        Bar("binance", "ETHUSDT", "1m", b.timestamp, "1", "1", "1", "1", "1")
+        for b in (make_bar(0), make_bar(2))
+    ]
+    assert write_bars(engine, [make_bar(0), eth[0], make_bar(1), eth[1], make_bar(3)]) == 5
+    assert write_bars(engine, [eth[0], make_bar(0, close="42010")]) == 1
+    assert count(engine, ohlcv) == 5

@@ -7,7 +7,7 @@ Timestamps are `YYYY-MM-DD HH:MM:SS.ffffff` with a four-digit year, so text orde
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -28,36 +28,52 @@ def time_text(moment: datetime) -> str:
 
 
 def time_texts(moments: Iterable[datetime]) -> list[str]:
-    """`time_text` of many aware datetimes, about twice as fast for a batch.
+    """`time_text` of many aware datetimes, several times faster for a batch (`iter_time_texts`)."""
+    return list(iter_time_texts(moments))
 
-    Formatting a datetime with its zone is the dearest part of a SQLite row. The rows of a batch
-    share few days and few seconds of the day (bars repeat the same minutes, trades crowd into the
-    same seconds), so those parts are formatted once per batch and the microseconds appended.
+
+def iter_time_texts(moments: Iterable[datetime]) -> Iterator[str]:
+    """`time_text` of each aware datetime, lazily, so a row can be built and sent while it is hot.
+
+    Formatting a datetime with its zone (about 1.5 us) is the dearest part of a SQLite row. The rows
+    of a batch share few days, few seconds of the day (bars repeat the same minutes, trades crowd
+    into the same seconds) and few microseconds (venues stamp whole milliseconds, bars none), so each
+    part is formatted once per batch, from the exact offset to the epoch, and the three are joined.
     """
     days: dict[int, str] = {}
     seconds: dict[int, str] = {}
-    texts: list[str] = []
-    append = texts.append
+    micros: dict[int, str] = {0: "000000"}
+    day_of, second_of, micro_of = days.get, seconds.get, micros.get
     for moment in moments:
         since = moment - _EPOCH  # exact whatever the zone; days/seconds/microseconds are >= 0 parts
-        day = days.get(since.days)
+        day = day_of(since.days)
         if day is None:
             day = days[since.days] = time_text(moment)[:11]
-        second = seconds.get(since.seconds)
+        second = second_of(since.seconds)
         if second is None:
-            second = seconds[since.seconds] = time_text(moment)[11:20]
-        append(day + second + str(since.microseconds + 1_000_000)[1:])
-    return texts
+            second = seconds[since.seconds] = _second_text(since.seconds)
+        micro = micro_of(since.microseconds)
+        if micro is None:
+            micro = micros[since.microseconds] = str(since.microseconds + 1_000_000)[1:]
+        yield day + second + micro
+
+
+def _second_text(second_of_day: int) -> str:
+    """`HH:MM:SS.` of a second of the day (what `isoformat` writes, without building a datetime)."""
+    minutes, second = divmod(second_of_day, 60)
+    # printf-style: an f-string parses its three format specs on every call, at twice the cost
+    return "%02d:%02d:%02d." % (minutes // 60, minutes % 60, second)  # noqa: UP031
 
 
 def decimal_text(number: Decimal) -> str:
     """Plain (never exponent) text of a normalised decimal, as `format(number, "f")` writes it.
 
     `str()` is the same text and three times cheaper, except where it switches to exponent notation
-    (below 1e-6), which only then costs the slower `format`.
+    (below 1e-6), which only then costs the slower `format`. `str()` writes the exponent as `e` when
+    the thread's decimal context has `capitals=0`, so both letters are looked for.
     """
     text = str(number)
-    return text if "E" not in text else format(number, "f")
+    return text if "E" not in text and "e" not in text else format(number, "f")
 
 
 def str_is_plain(*columns: Iterable[Decimal | None]) -> bool:

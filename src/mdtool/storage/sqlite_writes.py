@@ -1,26 +1,35 @@
-"""The SQLite side of the writer: one `executemany` of ready-made text tuples per batch.
+"""The SQLite side of the writer: rows of ready-made text, streamed into one `executemany` per batch.
 
 SQLAlchemy's per-row type processing (a `TypeDecorator` call per value and a dict per row) used to cost
 two thirds of a SQLite write. Records already hold normalised decimals and UTC timestamps (their
 constructors guarantee it), so each value is turned into its stored text once, with the cheapest exact
-conversion (`storage/sqlite_text.py`, shared with the column types so queries find what is written),
-and the tuples go straight to the driver. The statements are the upserts SQLAlchemy generated before:
-ticks `ON CONFLICT DO NOTHING`; bars `DO UPDATE` only where a value differs (`IS NOT` is SQLite's
-null-safe `IS DISTINCT FROM`), so an identical re-run changes nothing, not even `ingested_at`.
+conversion (`storage/sqlite_text.py`, shared with the column types so queries find what is written).
+The statements are the upserts SQLAlchemy generated before: ticks `ON CONFLICT DO NOTHING`; bars
+`DO UPDATE` only where a value differs (`IS NOT` is SQLite's null-safe `IS DISTINCT FROM`), so an
+identical re-run changes nothing, not even `ingested_at`.
+
+Rows are built one at a time and handed to the driver as they are built (a generator into `sqlite3`'s
+`executemany` on the transaction's own connection): a batch's rows never exist all at once, so each
+row's texts are bound while they are still in the CPU cache, and no list of ten thousand tuples is
+built and torn down. `str()` writes a normalised decimal exactly as `decimal_text` does unless the
+value is below 1e-6 (exponent form), so every text is checked for the exponent with one `in`, and only
+such a row is rebuilt with `decimal_text`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from decimal import getcontext
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, exc
 
 from mdtool.records import Bar, Tick
 from mdtool.storage.schema import BAR_KEY, BAR_VALUES, OHLCV_TABLE, TICK_KEY, TICK_VALUES, TICKS_TABLE
-from mdtool.storage.sqlite_text import SMALLEST_PLAIN, decimal_text, str_is_plain, time_texts
+from mdtool.storage.sqlite_text import decimal_text, iter_time_texts
 
 Row = tuple[Any, ...]
 
@@ -41,6 +50,7 @@ BAR_UPSERT = (
     + ", ingested_at = CURRENT_TIMESTAMP WHERE "
     + " OR ".join(f'"{OHLCV_TABLE}"."{c}" IS NOT excluded."{c}"' for c in BAR_VALUES)
 )
+_timestamp = attrgetter("timestamp")
 
 
 def insert_ticks(conn: Connection, ticks: Sequence[Tick]) -> int:
@@ -53,41 +63,62 @@ def upsert_bars(conn: Connection, bars: Sequence[Bar]) -> int:
     return _execute_many(conn, BAR_UPSERT, bar_rows(bars))
 
 
-def tick_rows(ticks: Sequence[Tick]) -> list[Row]:
+def tick_rows(ticks: Sequence[Tick]) -> Iterator[Row]:
     """Ticks as stored, in `TICK_KEY + TICK_VALUES` order; the payload as SQLAlchemy's JSON type
     writes it (`json.dumps`, and a missing payload as JSON `null`)."""
-    times = time_texts(map(attrgetter("timestamp"), ticks))
-    plain = str_is_plain(map(attrgetter("price"), ticks), map(attrgetter("size"), ticks))
-    text = str if plain else decimal_text
+    if getcontext().capitals != 1:  # str() would write an exponent as `e`: take the general path
+        yield from map(_exact_tick_row, ticks, iter_time_texts(map(_timestamp, ticks)))
+        return
     dumps = json.dumps
-    return [
-        (t.exchange, t.symbol, time, t.source, t.trade_id, text(t.price),
-         None if t.size is None else text(t.size), t.side,
-         "null" if t.payload is None else dumps(t.payload))
-        for t, time in zip(ticks, times, strict=True)
-    ]  # fmt: skip
+    for t, time in zip(ticks, iter_time_texts(map(_timestamp, ticks)), strict=True):
+        size, payload = t.size, t.payload
+        row = (t.exchange, t.symbol, time, t.source, t.trade_id, price := str(t.price),
+               size_text := None if size is None else str(size), t.side,
+               "null" if payload is None else dumps(payload))  # fmt: skip
+        if "E" in price or (size_text is not None and "E" in size_text):
+            row = _exact_tick_row(t, time)
+        yield row
 
 
-def bar_rows(bars: Sequence[Bar]) -> list[Row]:
-    """Bars as stored, in `BAR_KEY + BAR_VALUES` order.
+def bar_rows(bars: Sequence[Bar]) -> Iterator[Row]:
+    """Bars as stored, in `BAR_KEY + BAR_VALUES` order."""
+    if getcontext().capitals != 1:  # str() would write an exponent as `e`: take the general path
+        yield from map(_exact_bar_row, bars, iter_time_texts(map(_timestamp, bars)))
+        return
+    for b, time in zip(bars, iter_time_texts(map(_timestamp, bars)), strict=True):
+        quote = b.quote_volume
+        row = (b.exchange, b.symbol, b.interval, time, open_ := str(b.open), high := str(b.high),
+               low := str(b.low), close := str(b.close), volume := str(b.volume),
+               quote_text := None if quote is None else str(quote), b.trade_count)  # fmt: skip
+        if (
+            "E" in open_ or "E" in high or "E" in low or "E" in close or "E" in volume
+            or (quote_text is not None and "E" in quote_text)
+        ):  # fmt: skip
+            row = _exact_bar_row(b, time)
+        yield row
 
-    A bar's low bounds its open, high and close (`Bar` checks it), so the smallest low stands for all
-    four prices when deciding whether `str` writes the batch's decimals plainly.
-    """
-    times = time_texts(map(attrgetter("timestamp"), bars))
-    plain = min(map(attrgetter("low"), bars), default=SMALLEST_PLAIN) >= SMALLEST_PLAIN and str_is_plain(
-        map(attrgetter("volume"), bars), map(attrgetter("quote_volume"), bars)
-    )
-    text = str if plain else decimal_text
-    return [
-        (b.exchange, b.symbol, b.interval, time, text(b.open), text(b.high), text(b.low), text(b.close),
-         text(b.volume), None if b.quote_volume is None else text(b.quote_volume), b.trade_count)
-        for b, time in zip(bars, times, strict=True)
-    ]  # fmt: skip
+
+def _exact_tick_row(t: Tick, time: str) -> Row:
+    text = decimal_text
+    return (t.exchange, t.symbol, time, t.source, t.trade_id, text(t.price),
+            None if t.size is None else text(t.size), t.side,
+            "null" if t.payload is None else json.dumps(t.payload))  # fmt: skip
 
 
-def _execute_many(conn: Connection, statement: str, rows: list[Row]) -> int:
-    """`exec_driver_sql` passes the tuples to `sqlite3`'s `executemany` untouched, and still turns
-    driver errors into SQLAlchemy's (which `database_errors` maps to the project's)."""
-    result = conn.exec_driver_sql(statement, rows)
-    return max(result.rowcount, 0)
+def _exact_bar_row(b: Bar, time: str) -> Row:
+    text = decimal_text
+    return (b.exchange, b.symbol, b.interval, time, text(b.open), text(b.high), text(b.low),
+            text(b.close), text(b.volume), None if b.quote_volume is None else text(b.quote_volume),
+            b.trade_count)  # fmt: skip
+
+
+def _execute_many(conn: Connection, statement: str, rows: Iterator[Row]) -> int:
+    """`executemany` on the transaction's own `sqlite3` connection, which takes the rows as an
+    iterator (SQLAlchemy's `exec_driver_sql` wants a list); the driver's errors become SQLAlchemy's,
+    as `exec_driver_sql` would raise them (and `database_errors` maps them to the project's)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    try:
+        return max(driver.executemany(statement, rows).rowcount, 0)
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
