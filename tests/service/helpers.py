@@ -6,9 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from mdtool.config import Settings, load_settings
 from tests.fakes.binance import FakeBinance
+from tests.waiting import wait_for
 
 
 def listed_hours_ago(hours: int, *names: str) -> dict[str, datetime]:
@@ -39,14 +38,6 @@ def settings_for(fake: FakeBinance, db_url: str, tmp_path: Path) -> Settings:
 
 def process_environment(fake: FakeBinance, db_url: str) -> dict[str, str]:
     return {**os.environ, **environment(fake, db_url)}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def scalar(db_url: str, sql: str) -> int:

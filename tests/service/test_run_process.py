@@ -26,8 +26,8 @@ from tests.service.helpers import (
     process_environment,
     scalar,
     ticks_of,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT")
 

@@ -16,7 +16,8 @@ from mdtool.service.supervisor import Supervisor
 from mdtool.storage.engine import create_engine
 from tests.dtc import client as dtc
 from tests.pg_cluster import free_port
-from tests.service.helpers import metric_value, scalar, scrape, wait_for
+from tests.service.helpers import metric_value, scalar, scrape
+from tests.waiting import wait_for
 from tests.webhook.server import SECRET, signed
 
 

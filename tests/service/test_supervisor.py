@@ -24,8 +24,8 @@ from tests.service.helpers import (
     scrape,
     settings_for,
     ticks_of,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 CONFIG = """
 [[stream]]

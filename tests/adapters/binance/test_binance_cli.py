@@ -9,12 +9,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.fakes.binance import FakeBinance
+from tests.waiting import wait_for
 
 SPAN = ["--since", "2026-01-01", "--until", "2026-02-01"]  # 744 hourly bars
 
@@ -57,14 +57,6 @@ def execute(db_url: str, sql: str) -> None:
             conn.execute(text(sql))
     finally:
         engine.dispose()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 BARS = "SELECT count(*) FROM market_data_ohlcv WHERE exchange = 'binance' AND symbol = 'BTCUSDT'"

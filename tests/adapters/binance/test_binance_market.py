@@ -25,16 +25,9 @@ from mdtool.records import Tick
 from mdtool.selection import Selection
 from mdtool.sources import StreamStatus
 from tests.fakes.binance import FakeBinance
+from tests.waiting import wait_for
 
 LISTED = datetime(2017, 8, 17, tzinfo=UTC)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def market(count: int, quote: str = "USDT") -> dict[str, datetime]:

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.adapters.binance.test_binance_cli import environment, interrupt, mdtool, scalar, wait_for
+from tests.adapters.binance.test_binance_cli import environment, interrupt, mdtool, scalar
 from tests.fakes.binance import FakeBinance
+from tests.waiting import wait_for
 
 LISTED = datetime(2017, 8, 17, tzinfo=UTC)
 

@@ -14,14 +14,7 @@ from mdtool.errors import UsageError
 from mdtool.records import Tick
 from mdtool.sources import StreamStatus
 from tests.fakes.binance import FakeBinance
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+from tests.waiting import wait_for
 
 
 class Running:

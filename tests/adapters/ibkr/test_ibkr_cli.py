@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from tests.adapters.ibkr.conftest import CONTRACTS
 from tests.fakes.ib_gateway import FakeIBGateway
+from tests.waiting import wait_for
 
 BARS = (
     "SELECT count(*) FROM market_data_ohlcv WHERE exchange = 'ibkr' AND symbol = 'AAPL' AND interval = '1m'"
@@ -56,14 +57,6 @@ def query(db_url: str, sql: str) -> list[tuple[object, ...]]:
             return [tuple(row) for row in conn.execute(text(sql))]
     finally:
         engine.dispose()
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_backfill_resume_and_gap_repair(gateway: FakeIBGateway, sqlite_url: str) -> None:
@@ -123,13 +116,13 @@ def test_stream_survives_a_gateway_restart_and_sigint_flushes(
         gateway.wait_for_subscriptions(1, timeout=20)
         for i in range(30):
             gateway.push_trade("AAPL", epoch + i // 10, f"189.{i:02d}", "100")
-        wait_for(lambda: query(sqlite_url, TICKS) == [(30,)], "30 stored trades")
+        wait_for(lambda: query(sqlite_url, TICKS) == [(30,)], what="30 stored trades")
         gateway.stop_listening()
         gateway.start_listening()
         gateway.wait_for_subscriptions(1, timeout=20)
         for _ in range(5):
             gateway.push_trade("AAPL", epoch + 10, "190.00", "1")  # identical trades in one second
-        wait_for(lambda: query(sqlite_url, TICKS) == [(35,)], "35 stored trades")
+        wait_for(lambda: query(sqlite_url, TICKS) == [(35,)], what="35 stored trades")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
