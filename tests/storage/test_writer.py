@@ -129,7 +129,8 @@ def test_ticks_without_payload_round_trip_whatever_their_values(engine: Engine) 
         Tick("binance", "BTCUSDT", T0 + timedelta(hours=5), "trade", "big", "123456789012345678.5", "0"),
     ]
     escaped = [Tick("binance", "odd\tname", T0, "tr\\ade", "id\t\n\r", "1", "1", "sell")]
-    for batch in (plain, unusual, escaped):
+    empty_payload = [Tick("binance", "EMPTY", T0, "trade", "1", "1", "1", "buy", {})]
+    for batch in (plain, unusual, escaped, empty_payload):
         assert write_ticks(engine, batch) == len(batch)
         assert write_ticks(engine, batch) == 0
     assert ticks_between(engine, "binance", "BTCUSDT", early, T0 + timedelta(days=1)) == [
@@ -138,6 +139,8 @@ def test_ticks_without_payload_round_trip_whatever_their_values(engine: Engine) 
         unusual[1],
     ]
     assert ticks_between(engine, "binance", "odd\tname", T0, T0 + timedelta(seconds=1)) == escaped
+    [stored_empty] = ticks_between(engine, "binance", "EMPTY", T0, T0 + timedelta(seconds=1))
+    assert stored_empty.payload == {}, "an empty payload is a payload, not NULL"
 
 
 def test_a_record_writer_recovers_from_collisions(engine: Engine) -> None:

@@ -19,14 +19,15 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
-from operator import attrgetter, floordiv, is_not, mod, sub
+from operator import attrgetter, floordiv, is_, is_not, mod, sub
 
 from mdtool.records import Bar, Tick
 from mdtool.storage.sqlite_text import time_texts
 
 _NULL = "\\N"
-_NEEDS_ESCAPE = ("\\", "\t", "\n", "\r", "\x00")
-"""COPY text escapes; NUL, which no text column can hold, is left to psycopg to refuse as it always did."""
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\x00]")
+"""Characters COPY text must escape; a batch holding one (or a NUL, which no text column can hold) goes
+through `write_row`, which escapes them and refuses a NUL as it always did."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOURS_MINUTES = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(24 * 60))
 _SECONDS = tuple(f"{second:02d}" for second in range(60))
@@ -37,7 +38,7 @@ _OPTIONAL = (attrgetter("quote_volume"), attrgetter("trade_count"))
 def bars_copy_text(bars: Sequence[Bar]) -> str | None:
     """COPY text of `bars` in `BAR_KEY + BAR_VALUES` order, or None when a name needs escaping."""
     series = [set(map(attrgetter(name), bars)) for name in _NAMES]
-    if any(special in name for names in series for name in names for special in _NEEDS_ESCAPE):
+    if any(_NEEDS_ESCAPE.search(name) for names in series for name in names):
         return None
     if max(map(len, series)) == 1 and all(
         all(map(is_not, map(optional, bars), repeat(None))) for optional in _OPTIONAL
@@ -73,7 +74,6 @@ def _one_series(bars: Sequence[Bar], names: str, since: list[timedelta]) -> str:
     return "".join(lines)
 
 
-_ESCAPED = re.compile(r"[\\\t\n\r\x00]")
 _tick_names = attrgetter("exchange", "symbol", "source", "side")
 _trade_id = attrgetter("trade_id")
 _payload = attrgetter("payload")
@@ -88,7 +88,7 @@ def ticks_copy_text(ticks: Sequence[Tick]) -> str | None:
     each value through psycopg's dumpers and measured as the writer thread's largest cost.
     """
     names = set(map(_tick_names, ticks))
-    if any(map(_payload, ticks)) or _ESCAPED.search(
+    if not all(map(is_, map(_payload, ticks), repeat(None))) or _NEEDS_ESCAPE.search(
         "".join(chain(map(str, chain.from_iterable(names)), map(_trade_id, ticks)))
     ):
         return None
