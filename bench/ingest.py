@@ -10,7 +10,10 @@ same tick rows, already as text, into the same schema, one commit per batch: the
 `write_ticks` of the same ticks (records in, conversion included); (f) plain `sqlite3` upsert of N bars
 (insert, or update where a value differs); (g) `write_bars` of the same bars. Ratios are (e)/(d) and
 (g)/(f), by wall time and by this process's CPU seconds (SQLite runs in-process); each SQLite
-figure is the best of `--rounds` alternating runs. Not a test: no asserts.
+figure is the best of `--rounds` alternating runs. The writer sends 100 rows to a statement
+(`storage/sqlite_writes.py`), which SQLite runs for less than `executemany` of one-row statements,
+so (d+) and (f+) also time the plain driver doing the same with ready rows: the writer's ratio to
+them is the cost of turning records into text. Not a test: no asserts.
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ from tests.pg_cluster import PostgresCluster
 from mdtool.migrate import upgrade
 from mdtool.records import Bar, Tick
 from mdtool.storage.engine import create_engine
-from mdtool.storage.sqlite_writes import BAR_UPSERT, TICK_INSERT, bar_rows, tick_rows
+from mdtool.storage.sqlite_writes import (
+    BAR_UPSERT,
+    ROWS_PER_STATEMENT,
+    TICK_INSERT,
+    bar_rows,
+    tick_rows,
+)
 from mdtool.storage.writer import TICK_COLUMNS, RecordWriter, _tick_row, write_bars, write_ticks
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -145,6 +154,37 @@ def plain_sqlite(path: str, statement: str, rows: list[tuple[Any, ...]], size: i
     return seconds
 
 
+def plain_sqlite_multirow(
+    path: str, statement: str, rows: list[tuple[Any, ...]], size: int
+) -> tuple[float, float]:
+    """Seconds the bare driver takes sending `ROWS_PER_STATEMENT` ready-made rows to a statement
+    (flat values prepared outside the clock), one commit per batch."""
+    head, conflict = statement.split(" VALUES ")
+    one_row, conflict = conflict.split(") ", 1)
+    many = f"{head} VALUES {', '.join([one_row + ')'] * ROWS_PER_STATEMENT)} {conflict}"
+    prepared = [
+        [
+            [value for row in batch[i : i + ROWS_PER_STATEMENT] for value in row]
+            for i in range(0, len(batch) - ROWS_PER_STATEMENT + 1, ROWS_PER_STATEMENT)
+        ]
+        for batch in batches(rows, size)
+    ]
+    assert all(len(batch) % ROWS_PER_STATEMENT == 0 for batch in batches(rows, size))
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+
+    def run() -> None:
+        for statements in prepared:
+            with connection:
+                for values in statements:
+                    connection.execute(many, values)
+
+    seconds = cpu_timed(run)
+    connection.close()
+    return seconds
+
+
 def writer_sqlite(
     path: str, write: Callable[[Engine, list[T]], int], items: list[T], size: int
 ) -> tuple[float, float]:
@@ -176,6 +216,14 @@ def bench_sqlite(ticks: list[Tick], bars: list[Bar], size: int, rounds: int) -> 
             ("writer ticks", lambda path: writer_sqlite(path, write_ticks, ticks, size)),
             ("plain bars", lambda path: plain_sqlite(path, BAR_UPSERT, list(bar_rows(bars)), size)),
             ("writer bars", lambda path: writer_sqlite(path, write_bars, bars, size)),
+            (
+                "multirow ticks",
+                lambda path: plain_sqlite_multirow(path, TICK_INSERT, list(tick_rows(ticks)), size),
+            ),
+            (
+                "multirow bars",
+                lambda path: plain_sqlite_multirow(path, BAR_UPSERT, list(bar_rows(bars)), size),
+            ),
         ]
         for round_ in range(rounds):
             for name, case in cases:
@@ -204,6 +252,16 @@ def bench_sqlite(ticks: list[Tick], bars: list[Bar], size: int, rounds: int) -> 
             cpu["plain bars"] / cpu["writer bars"],
             cpu["plain bars"] / cpu["writer bars"],
         ),
+        (
+            f"(d+) plain sqlite3, ticks, {ROWS_PER_STATEMENT} rows a statement",
+            rate["multirow ticks"],
+            rate["writer ticks"] / rate["multirow ticks"],
+        ),
+        (
+            f"(f+) plain sqlite3, bars, {ROWS_PER_STATEMENT} rows a statement",
+            rate["multirow bars"],
+            rate["writer bars"] / rate["multirow bars"],
+        ),
     ]
 
 
@@ -223,7 +281,8 @@ def main() -> None:
     for name, rate, ratio in results:
         figure = f"{rate:>12,.0f}" if "CPU" not in name else " " * 12
         print(f"{name:<52} {figure} {ratio:>7.2f}")
-    print("ratio: to the ceiling just above it (plain COPY, plain sqlite3), measured in the same run")
+    print("ratio: to the ceiling just above it (plain COPY, plain sqlite3), measured in the same run;")
+    print("(d+)/(f+): the ratio is the writer's rate, (e) or (g), to that line's")
 
 
 if __name__ == "__main__":

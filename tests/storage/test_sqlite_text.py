@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mdtool.records import normalize_decimal
-from mdtool.storage.sqlite_text import decimal_text, str_is_plain, time_text, time_texts
+from mdtool.storage.sqlite_text import decimal_text, time_text, time_texts
 
 decimals = st.decimals(
     allow_nan=False, allow_infinity=False, min_value=-(10**15), max_value=10**15, places=12
@@ -24,19 +24,6 @@ def test_decimal_text_is_the_plain_fixed_point_text(value: Decimal) -> None:
     number = normalize_decimal(value)
     assert decimal_text(number) == format(number, "f")
     assert "E" not in decimal_text(number)
-
-
-@given(st.lists(decimals))
-def test_str_is_plain_only_when_str_writes_fixed_point(values: list[Decimal]) -> None:
-    numbers = [normalize_decimal(v) for v in values]
-    if str_is_plain(numbers):
-        assert [str(n) for n in numbers] == [decimal_text(n) for n in numbers]
-
-
-def test_small_and_negative_columns_are_not_plain() -> None:
-    assert str_is_plain([Decimal("0.000001"), Decimal(0), None])  # type: ignore[list-item]
-    assert not str_is_plain([Decimal("1E-7")])
-    assert not str_is_plain([Decimal("-5")])
 
 
 @given(st.lists(moments, max_size=30))

@@ -9,6 +9,7 @@ from decimal import Decimal, localcontext
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from mdtool.errors import DatabaseError, RejectedDataError
 from mdtool.records import Bar, Tick
@@ -93,3 +94,40 @@ def test_driver_errors_become_one_line_database_errors(sqlite_url: str) -> None:
         write_ticks(engine, [Tick("binance", "BTCUSDT", T0, "trade", "2", "2")]) == 1
     )  # rolled back cleanly
     engine.dispose()
+
+
+def test_statements_stay_within_the_connections_limit_on_bound_values(sqlite_url: str) -> None:
+    """SQLite may be built with a low limit on `?` per statement (999 before 3.32): the rows per
+    statement shrink to fit it rather than fail with `too many SQL variables`."""
+    engine = create_engine(sqlite_url)
+    event.listen(
+        engine, "connect", lambda driver, _: driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+    )
+    bars = [
+        Bar("binance", "BTCUSDT", "1m", T0 + timedelta(minutes=i), "1", "2", "1", "2", "3") for i in range(10)
+    ]
+    ticks = [Tick("binance", "BTCUSDT", T0, "trade", str(i), "1") for i in range(10)]
+    assert write_bars(engine, bars) == 10
+    assert write_ticks(engine, ticks) == 10
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM market_data_ohlcv").scalar()
+    engine.dispose()
+    assert stored == 10
+
+
+def test_a_rejected_row_inside_a_long_statement_stores_nothing_of_the_batch(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE market_data_ticks")
+        conn.exec_driver_sql(
+            "CREATE TABLE market_data_ticks (exchange TEXT, symbol TEXT, timestamp TEXT, source TEXT, "
+            "trade_id TEXT, price TEXT CHECK (price != '1'), size TEXT, side TEXT, payload TEXT, "
+            "ingested_at TEXT, PRIMARY KEY (exchange, symbol, timestamp, source, trade_id))"
+        )
+    batch = [Tick("binance", "BTCUSDT", T0, "trade", str(i), "1" if i == 150 else "2") for i in range(250)]
+    with pytest.raises(RejectedDataError, match=r"^cannot store 250 ticks: CHECK constraint failed"):
+        write_ticks(engine, batch)
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM market_data_ticks").scalar()
+    engine.dispose()
+    assert stored == 0

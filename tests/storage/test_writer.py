@@ -195,3 +195,29 @@ def test_bars_of_several_series_in_one_batch_are_all_kept(engine: Engine) -> Non
     assert write_bars(engine, [make_bar(0), eth[0], make_bar(1), eth[1], make_bar(3)]) == 5
     assert write_bars(engine, [eth[0], make_bar(0, close="42010")]) == 1
     assert count(engine, ohlcv) == 5
+
+
+def test_batches_longer_than_one_statement_count_every_row_once(engine: Engine) -> None:
+    """SQLite sends a hundred rows to a statement and the rest one by one; counts and first/last-copy
+    rules hold across those seams as within them (and on PostgreSQL, which COPYs the batch)."""
+    stored_ticks = [make_tick(i, i) for i in range(0, 250, 7)]
+    assert write_ticks(engine, stored_ticks) == len(stored_ticks)
+    batch = [make_tick(i, i) for i in range(250)]
+    for first, position in (
+        (3, 50),
+        (99, 120),
+        (150, 199),
+        (240, 245),
+    ):  # within a statement, across, in the rest
+        batch.insert(position, make_tick(first, first, price="1"))
+    assert write_ticks(engine, batch) == 250 - len(stored_ticks)
+    assert count(engine, ticks) == 250
+    stored = ticks_between(engine, "binance", "BTCUSDT", T0, T0 + timedelta(seconds=1))
+    assert {t.price for t in stored} == {Decimal("42000.01")}, "a duplicate keeps the first copy"
+
+    assert write_bars(engine, [make_bar(i) for i in range(150)]) == 150
+    corrected = [make_bar(i, close="42005.5") if 60 <= i < 130 else make_bar(i) for i in range(305)]
+    assert write_bars(engine, corrected) == 70 + 155
+    assert write_bars(engine, corrected) == 0
+    closes = [b.close for b in bars_between(engine, "binance", "BTCUSDT", "1m", T0, T0 + timedelta(days=1))]
+    assert closes == [Decimal("42005.5") if 60 <= i < 130 else Decimal("42000.01") for i in range(305)]

@@ -14,8 +14,6 @@ from decimal import Decimal
 TIME_TEXT_WIDTH = 26
 """Length of `YYYY-MM-DD HH:MM:SS.ffffff`."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SMALLEST_PLAIN = Decimal("0.000001")
-"""`str()` of a normalised decimal switches to exponent notation below this magnitude."""
 
 
 def time_text(moment: datetime) -> str:
@@ -74,12 +72,3 @@ def decimal_text(number: Decimal) -> str:
     """
     text = str(number)
     return text if "E" not in text and "e" not in text else format(number, "f")
-
-
-def str_is_plain(*columns: Iterable[Decimal | None]) -> bool:
-    """True when `str()` writes every normalised decimal of the columns as `decimal_text` does.
-
-    That holds unless a value is negative or below 1e-6 in magnitude, which one `min` per column
-    (in C, zeros and None skipped) rules out, so a batch builds its rows with the cheaper `str`.
-    """
-    return all(min(filter(None, column), default=SMALLEST_PLAIN) >= SMALLEST_PLAIN for column in columns)
