@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
+from itertools import starmap
 from typing import Any
 
 from mdtool.errors import RecordError
@@ -135,30 +136,47 @@ def bars_from_checked(values: Iterable[tuple[Any, ...]]) -> list[Bar]:
 
     For adapters that check a whole page of venue data at once (`parse_klines`), where running
     `__post_init__` per bar was the largest cost of a backfill. Any doubt belongs in `Bar(...)`.
+    Each bar is filled as an `_UncheckedBar` (plain slot stores, about three times cheaper than
+    calling a frozen slot's setter eleven times) and then becomes the `Bar` it is.
     """
-    new = object.__new__
-    exchange, symbol, interval, timestamp, open_, high, low, close, volume, quote_volume, trades = _BAR_SLOTS
-    bars: list[Bar] = []
-    append = bars.append
-    for ex, sy, iv, ts, op, hi, lo, cl, vo, qv, tc in values:
-        bar = new(Bar)
-        exchange(bar, ex)
-        symbol(bar, sy)
-        interval(bar, iv)
-        timestamp(bar, ts)
-        open_(bar, op)
-        high(bar, hi)
-        low(bar, lo)
-        close(bar, cl)
-        volume(bar, vo)
-        quote_volume(bar, qv)
-        trades(bar, tc)
-        append(bar)
-    return bars
+    bars = list(starmap(_UncheckedBar, values))
+    for bar in bars:
+        bar.__class__ = Bar  # type: ignore[assignment]
+    return bars  # type: ignore[return-value]
 
 
-_BAR_SLOTS = tuple(Bar.__dict__[name].__set__ for name in Bar.__slots__)
-"""The slot setters of `Bar`, in field order (a frozen dataclass refuses plain attribute setting)."""
+class _UncheckedBar:
+    """`Bar`'s memory layout (the same slots, in order) without its checks or frozenness: a
+    Python object may change its class to one of the same layout, which is how
+    `bars_from_checked` fills a bar with plain attribute stores and then hands out a real `Bar`."""
+
+    __slots__ = Bar.__slots__
+
+    def __init__(
+        self,
+        exchange: str,
+        symbol: str,
+        interval: str,
+        timestamp: datetime,
+        open_: Decimal,
+        high: Decimal,
+        low: Decimal,
+        close: Decimal,
+        volume: Decimal,
+        quote_volume: Decimal | None,
+        trade_count: int | None,
+    ) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.interval = interval
+        self.timestamp = timestamp
+        self.open = open_
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.quote_volume = quote_volume
+        self.trade_count = trade_count
 
 
 @dataclass(frozen=True, slots=True)

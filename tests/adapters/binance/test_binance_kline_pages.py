@@ -70,6 +70,8 @@ def test_a_usual_page_is_parsed_exactly_and_clipped() -> None:
         {"v": "."},
         {"v": " 1.5"},
         {"v": "1_0.5"},
+        {"v": "\u0661.5"},  # an Arabic-Indic digit: Decimal reads it, the plain check must not pass it
+        {"v": "1.5\n"},
         {"v": "NaN"},
         {"q": None},
         {"q": 1.5},
