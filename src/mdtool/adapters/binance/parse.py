@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, InvalidOperation
 from itertools import accumulate, chain, repeat
 from operator import add, itemgetter, le, mul
 from typing import Any
@@ -116,13 +116,16 @@ def _plain_bars(
     to report it).
 
     Each decimal string has exactly one point and only digits (checked for the page), so trimming
-    its trailing zeros, then the point, gives the normalised decimal's text, as in
-    `records.to_decimal` (a string that trims to nothing, such as ".0", raises `InvalidOperation` and
-    the page takes the general path). Open times are exact milliseconds; on the usual page they are
-    evenly spaced, and each is the one before plus the step (one addition, a quarter of the cost of
-    `datetime.fromtimestamp`).
+    its trailing zeros gives the normalised decimal, as in `records.to_decimal`: a point left at the
+    end is read as none (`Decimal("42000.")` is 42000, exponent 0), and a string that trims to a bare
+    point (".0") raises `InvalidOperation`, so the page takes the general path. Open times are exact
+    milliseconds; on the usual page they are evenly spaced, and each is the one before plus the step
+    (one addition, a quarter of the cost of `datetime.fromtimestamp`). Decimals are made by a
+    context's `create_decimal`, which skips the keyword parsing and the thread's context lookup of
+    `Decimal(...)`; the page's own context, wide enough for any field, keeps them exact.
     """
-    numbers = list(map(Decimal, map(str.rstrip, map(str.rstrip, decimals, repeat("0")), repeat("."))))
+    exact = Context(prec=_PLAIN_LENGTH)  # every digit of a field fits: `create_decimal` never rounds
+    numbers = list(map(exact.create_decimal, map(str.rstrip, decimals, repeat("0"))))
     opens_, highs, lows, closes = numbers[0::6], numbers[1::6], numbers[2::6], numbers[3::6]
     if not (
         all(map(le, lows, opens_))
