@@ -56,6 +56,16 @@ BATCHES = {
         bar(T0 + timedelta(minutes=1), symbol="BTC%sUSDT"),
     ],
     "one bar": [bar(T0 + timedelta(hours=23, minutes=59, seconds=59))],
+    "evenly spaced across 1970's midnight": [
+        bar(datetime(1969, 12, 31, 23, 58, tzinfo=UTC) + timedelta(minutes=i)) for i in range(5)
+    ],
+    "weekly, gaps longer than a day": [bar(T0 + timedelta(weeks=i)) for i in range(60)],
+    "uneven gaps": [bar(T0), bar(T0 + timedelta(minutes=1)), bar(T0 + timedelta(minutes=3))],
+    "descending": [bar(T0 + timedelta(minutes=2 - i)) for i in range(3)],
+    "one value missing mid-batch": [
+        bar(T0 + timedelta(minutes=i), quote=None if i == 50 else "1.5") for i in range(100)
+    ],
+    "a symbol named None": [bar(T0 + timedelta(minutes=i), symbol="None") for i in range(3)],
 }
 
 
