@@ -8,7 +8,7 @@ inside a savepoint: fresh data (the common case for backfills and streams) then 
 the batch collides with stored rows the savepoint is rolled back and the batch goes through a
 temporary staging table and `INSERT ... SELECT ... ON CONFLICT`; after a collision the next batch of
 that table skips the optimistic attempt, because collisions come in runs (a re-run, a reconnect).
-On SQLite a batch is one `executemany` of ready-made text rows (`storage/sqlite_writes.py`).
+On SQLite a batch is ready-made text rows sent 100 to a statement (`storage/sqlite_writes.py`).
 """
 
 from __future__ import annotations
