@@ -9,7 +9,7 @@ from decimal import Decimal, localcontext
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 
 from mdtool.errors import DatabaseError, RejectedDataError
 from mdtool.records import Bar, Tick
@@ -72,16 +72,21 @@ def test_tiny_values_are_stored_plain_whatever_the_context_capitals(sqlite_url: 
     assert tuple(stored_tick) == ("0.0000001", "0.000000001")
 
 
+def refuse_price_one(conn: Connection) -> None:
+    """Replace the ticks table by one whose CHECK refuses a price of 1: a row the driver rejects."""
+    conn.exec_driver_sql("DROP TABLE market_data_ticks")
+    conn.exec_driver_sql(
+        "CREATE TABLE market_data_ticks (exchange TEXT, symbol TEXT, timestamp TEXT, source TEXT, "
+        "trade_id TEXT, price TEXT CHECK (price != '1'), size TEXT, side TEXT, payload TEXT, "
+        "ingested_at TEXT, PRIMARY KEY (exchange, symbol, timestamp, source, trade_id))"
+    )
+
+
 def test_driver_errors_become_one_line_database_errors(sqlite_url: str) -> None:
     """Rows go to `sqlite3` directly, so its errors are translated as SQLAlchemy's would have been."""
     engine = create_engine(sqlite_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE market_data_ticks")
-        conn.exec_driver_sql(
-            "CREATE TABLE market_data_ticks (exchange TEXT, symbol TEXT, timestamp TEXT, source TEXT, "
-            "trade_id TEXT, price TEXT CHECK (price != '1'), size TEXT, side TEXT, payload TEXT, "
-            "ingested_at TEXT, PRIMARY KEY (exchange, symbol, timestamp, source, trade_id))"
-        )
+        refuse_price_one(conn)
         conn.exec_driver_sql("DROP TABLE market_data_ohlcv")
     with pytest.raises(
         RejectedDataError, match=r"^cannot store 1 ticks: CHECK constraint failed"
@@ -118,12 +123,7 @@ def test_statements_stay_within_the_connections_limit_on_bound_values(sqlite_url
 def test_a_rejected_row_inside_a_long_statement_stores_nothing_of_the_batch(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE market_data_ticks")
-        conn.exec_driver_sql(
-            "CREATE TABLE market_data_ticks (exchange TEXT, symbol TEXT, timestamp TEXT, source TEXT, "
-            "trade_id TEXT, price TEXT CHECK (price != '1'), size TEXT, side TEXT, payload TEXT, "
-            "ingested_at TEXT, PRIMARY KEY (exchange, symbol, timestamp, source, trade_id))"
-        )
+        refuse_price_one(conn)
     batch = [Tick("binance", "BTCUSDT", T0, "trade", str(i), "1" if i == 150 else "2") for i in range(250)]
     with pytest.raises(RejectedDataError, match=r"^cannot store 250 ticks: CHECK constraint failed"):
         write_ticks(engine, batch)
