@@ -114,6 +114,7 @@ def test_any_page_is_parsed_as_row_by_row(fields: list[tuple[Any, ...]]) -> None
 def test_open_times_off_the_second_unordered_or_before_1970_behave_as_row_by_row() -> None:
     same_as_row_by_row([row(T0), row(T0 + 500), row(T0 + MINUTE)])  # not a whole second
     same_as_row_by_row([row(T0 + 2 * MINUTE), row(T0), row(T0 + MINUTE)])  # unordered
+    same_as_row_by_row([row(T0), row(T0 + 1), row(T0 + 10**12)], stop=T0 + 2 * 10**12)  # one huge gap
     same_as_row_by_row([row(-MINUTE), row(0), row(MINUTE)], start=-MINUTE, stop=MINUTE)
     same_as_row_by_row([row(T0 + i * MINUTE) for i in range(5)], start=T0 + MINUTE, stop=T0 + 3 * MINUTE)
 
