@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate, repeat
-from operator import add, attrgetter
+from operator import attrgetter
 from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
@@ -33,7 +32,7 @@ from mdtool.intervals import (
     validate_interval,
 )
 from mdtool.progress import BackfillProgress, NoProgress
-from mdtool.ranges import Range, subtract
+from mdtool.ranges import Range, evenly_spaced, subtract
 from mdtool.records import Bar
 from mdtool.sources import BarFile, BarSource
 from mdtool.storage.bulk_copy import copy_kline_csv
@@ -243,15 +242,12 @@ def _covered(interval: str, opens: Sequence[datetime]) -> list[Range]:
     did not send (the same as `ranges.holes` finds).
 
     The usual page, bars one interval apart, covers one span from its first open to its last close;
-    that is told in C-level passes, without a Python step per bar (the opens the page would have if
-    evenly spaced, compared with the ones it has: cheaper than the set of the gaps, whose
-    timedeltas each need a hash).
+    that is told in C-level passes, without a Python step per bar (`ranges.evenly_spaced`).
     """
     if not opens:
         return []
     step = nominal_length(interval)
-    evenly = accumulate(repeat(step, len(opens) - 1), add, initial=opens[0])
-    if interval != MONTH and list(evenly) == list(opens):
+    if interval != MONTH and evenly_spaced(opens, step):
         return [(opens[0], opens[-1] + step)]
     return [(moment, next_open(interval, moment)) for moment in opens]
 

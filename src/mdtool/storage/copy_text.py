@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate, chain, repeat
-from operator import add, attrgetter, floordiv, is_, mod
+from itertools import chain, repeat
+from operator import attrgetter, floordiv, is_, mod
 
+from mdtool.ranges import evenly_spaced
 from mdtool.records import Bar, Tick
 from mdtool.storage.sqlite_text import time_texts
 
@@ -61,8 +62,8 @@ def bars_copy_text(bars: Sequence[Bar]) -> str | None:
 def _one_series(bars: Sequence[Bar], names: str) -> str | None:
     """The usual batch: one series, evenly spaced in whole seconds, no missing value; None otherwise.
 
-    Evenly spaced is told by comparing the times with the ones the batch would have (one addition
-    each); the times are then integer seconds, a `range`, split into days and seconds of the day by
+    Evenly spaced is told by `ranges.evenly_spaced` (one addition and comparison per bar); the times
+    are then integer seconds, a `range`, split into days and seconds of the day by
     C-level passes. A missing optional value is not looked for beforehand: the f-string writes it as
     `None`, which no other field can contain after a tab, and finding that text costs less than a
     pass over the bars.
@@ -71,8 +72,7 @@ def _one_series(bars: Sequence[Bar], names: str) -> str | None:
     step = times[1] - times[0] if len(times) > 1 else _SECOND
     start, start_rest = divmod(times[0] - _EPOCH, _SECOND)
     every, every_rest = divmod(step, _SECOND)
-    evenly = accumulate(repeat(step, len(times) - 1), add, initial=times[0])
-    if start_rest or every_rest or every <= 0 or list(evenly) != times:
+    if start_rest or every_rest or every <= 0 or not evenly_spaced(times, step):
         return None
     seconds = range(start, start + every * len(times), every)
     first_day, last_day = seconds[0] // _DAY_SECONDS, seconds[-1] // _DAY_SECONDS

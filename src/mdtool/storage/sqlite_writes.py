@@ -39,8 +39,8 @@ from mdtool.storage.sqlite_text import decimal_text, iter_time_texts
 
 Row = tuple[Any, ...]
 ROWS_PER_STATEMENT = 100
-"""Rows sent in one statement: 100 to 500 measured alike (`bench/ingest.py`); fewer keeps the
-statement short to prepare and well inside SQLite's limit on bound values."""
+"""Rows sent in one statement: 50 to 200 measured alike (`bench/ingest.py`), 400 slower; a hundred
+keeps the statement short to prepare and well inside SQLite's limit on bound values."""
 
 
 def _names(columns: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ from operator import add, itemgetter, le, mul
 from typing import Any
 
 from mdtool.errors import ExchangeError
+from mdtool.ranges import evenly_spaced
 from mdtool.records import Bar, Tick, bars_from_checked
 
 EXCHANGE = "binance"
@@ -143,14 +144,9 @@ def _plain_bars(
 
 
 def _open_times(opens: list[int]) -> Iterator[datetime]:
-    """UTC datetimes of millisecond open times, exactly as `from_ms` makes them.
-
-    Evenly spaced is checked by the last open first, so the `range` compared with is never longer
-    than the page (three opens with one huge gap must not become a range of a trillion numbers).
-    """
+    """UTC datetimes of millisecond open times, exactly as `from_ms` makes them."""
     step = opens[1] - opens[0] if len(opens) > 1 else 1
-    last = opens[0] + step * (len(opens) - 1)
-    if step > 0 and opens[-1] == last and opens == list(range(opens[0], last + 1, step)):
+    if step > 0 and evenly_spaced(opens, step):
         return accumulate(
             repeat(timedelta(milliseconds=step), len(opens) - 1), add, initial=from_ms(opens[0])
         )
