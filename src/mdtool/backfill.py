@@ -3,7 +3,9 @@
 Given a `BarSource`, it works out which closed bars of the requested span are missing, asks the source
 for exactly those ranges, and stores each page as it arrives. A writer thread stores page N while the
 source fetches page N+1, so the database and the network overlap; a crash loses at most the pages in
-flight, and the next run's gap query picks up from what was stored.
+flight, and the next run's gap query picks up from what was stored. With `BackfillWorkers` the
+missing span is shared by several processes (`mdtool.backfill_processes`), each running the same
+`fetch_and_store` over its part.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from operator import attrgetter
 from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
+from mdtool.backfill_processes import BackfillWorkers, PartResult, run_parts, split_ranges
 from mdtool.errors import MdtoolError, UsageError
 from mdtool.gc_tuning import fewer_collections
 from mdtool.intervals import (
@@ -123,8 +127,13 @@ def run_backfill(
     request: BackfillRequest,
     progress: BackfillProgress | None = None,
     now: datetime | None = None,
+    workers: BackfillWorkers | None = None,
 ) -> BackfillSummary:
-    """Fetch and store the missing closed bars of one series; idempotent and safe to re-run."""
+    """Fetch and store the missing closed bars of one series; idempotent and safe to re-run.
+
+    `workers` shares a long span among processes; this one keeps the lock, the progress display and
+    the summary either way.
+    """
     started = time.monotonic()
     progress = progress or NoProgress()
     interval = validate_interval(request.interval)
@@ -151,32 +160,43 @@ def run_backfill(
         if not ranges:
             log.info("%s: nothing missing between %s and %s", key, start, end)
         progress.start(f"{source.exchange} {symbol} {interval}", total)
+        job = partial(fetch_and_store, symbol=symbol, interval=interval)
+        shares = split_ranges(interval, ranges, workers.count) if workers is not None else [ranges]
+        in_processes = workers is not None and len(shares) > 1
         try:
             with fewer_collections():
-                empty = _fetch_and_store(engine, source, symbol, interval, ranges, newest, summary, progress)
+                if workers is not None and in_processes:
+                    log.info("%s: %d bars missing, shared by %d processes", key, total, len(shares))
+                    parts = run_parts(workers, engine, shares, job, progress)
+                else:
+                    parts = [job(engine, source, ranges, progress)]
         finally:
             progress.finish()
+        empty = [span for part in parts for span in part.empty]
+        summary.bars_received = sum(part.received for part in parts)
+        summary.bars_stored = sum(part.stored for part in parts)
+        summary.gaps_filled = _gaps_filled(ranges, empty, newest)
         settled = end - max(2 * nominal_length(interval), SETTLE)
         record_empty_ranges(engine, source.exchange, symbol, interval, [r for r in empty if r[1] <= settled])
-    summary.requests = source.request_count
+    summary.requests = source.request_count + (sum(part.requests for part in parts) if in_processes else 0)
     summary.elapsed = time.monotonic() - started
     return summary
 
 
-def _fetch_and_store(
+def fetch_and_store(
     engine: Engine,
     source: BarSource,
+    ranges: list[Range],
+    progress: BackfillProgress,
+    *,
     symbol: str,
     interval: str,
-    ranges: list[Range],
-    newest: datetime | None,
-    summary: BackfillSummary,
-    progress: BackfillProgress,
-) -> list[Range]:
-    """Fetch and store every range; returns the parts the venue answered with no bars."""
+) -> PartResult:
+    """Fetch and store every range, with the spans the venue answered with no bars (the work of one
+    process: all of a run, or one worker's share)."""
     store = PipelinedStore(engine, RecordWriter.write_bars)
     empty: list[Range] = []
-    bulk = 0
+    received = bulk = 0
     try:
         for range_start, range_end in ranges:
             covered: list[Range] = []
@@ -184,24 +204,26 @@ def _fetch_and_store(
                 if not isinstance(page, Sequence):
                     stored, found = _store_file(engine, page, source.exchange, symbol, interval, store)
                     covered.extend(_covered(interval, found))
-                    summary.bars_received += len(found)
+                    received += len(found)
                     bulk += stored
-                    summary.bars_stored = store.stored + bulk
                     progress.advance(len(found), source.request_count)
                     continue
                 bars, opens = _inside(page, range_start, range_end)
                 covered.extend(_covered(interval, opens))
-                summary.bars_received += len(bars)
+                received += len(bars)
                 store.put(bars)
-                summary.bars_stored = store.stored + bulk
                 progress.advance(len(bars), source.request_count)
-            if covered and newest is not None and range_start <= newest:
-                summary.gaps_filled += 1
             empty.extend(subtract([(range_start, range_end)], covered))
     finally:
         store.close()
-        summary.bars_stored = store.stored + bulk
-    return empty
+    return PartResult(received, store.stored + bulk, source.request_count, empty)
+
+
+def _gaps_filled(ranges: list[Range], empty: list[Range], newest: datetime | None) -> int:
+    """Missing ranges before the newest stored bar (gaps, not the new tail) that got any bar."""
+    if newest is None:
+        return 0
+    return sum(1 for start, end in ranges if start <= newest and subtract([(start, end)], empty))
 
 
 def _store_file(

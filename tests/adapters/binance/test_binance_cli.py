@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -273,3 +274,42 @@ def test_stream_of_an_unknown_symbol_exits_2(fake: FakeBinance, sqlite_url: str)
     unknown = mdtool(fake, sqlite_url, "stream", "binance", "BTCUSDT", "nopeusdt", timeout=30)
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines()[-1].startswith("error: unknown Binance symbol")
+
+
+def test_workers_store_what_one_process_would(fake: FakeBinance, db_url: str) -> None:
+    span = ["--since", "2025-01-01", "--until", "2025-01-31"]  # 43,200 one-minute bars: 3 shares
+    fake.add_outage(datetime(2025, 1, 15, tzinfo=UTC), datetime(2025, 1, 15, 1, tzinfo=UTC))
+    shared = mdtool(
+        fake, db_url, "backfill", "binance", "BTCUSDT", "1m", *span, "--workers", "3", timeout=120
+    )
+    assert shared.returncode == 0, shared.stderr
+    assert "43140 bars stored (43140 received)" in shared.stdout
+    assert scalar(db_url, BARS) == 43_140
+    assert fake.violations == 0
+
+    again = mdtool(fake, db_url, "backfill", "binance", "BTCUSDT", "1m", *span, "--refetch", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "0 bars stored (43140 received)" in again.stdout, "one process finds every value the same"
+
+    klines = fake.request_count("/api/v3/klines")
+    resumed = mdtool(fake, db_url, "backfill", "binance", "BTCUSDT", "1m", *span, "--workers", "3")
+    assert resumed.returncode == 0, resumed.stderr
+    assert fake.request_count("/api/v3/klines") == klines, "the outage was remembered as empty"
+
+
+def test_a_failing_worker_is_one_line_and_exit_1(fake: FakeBinance, sqlite_url: str) -> None:
+    fake.inject(418, retry_after=300)
+    span = ["--since", "2025-01-01", "--until", "2025-01-31"]
+    banned = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "1m", *span, "--workers", "2")
+    assert banned.returncode == 1
+    assert "Traceback" not in banned.stderr
+    assert banned.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "banned" in banned.stderr
+
+
+def test_workers_are_for_binance_bars_only(fake: FakeBinance, sqlite_url: str) -> None:
+    trades = mdtool(fake, sqlite_url, "backfill", "binance", "BTCUSDT", "trades", "--workers", "2")
+    assert trades.returncode == 2
+    assert "--workers applies to binance bars only" in trades.stderr
+    ibkr = mdtool(fake, sqlite_url, "backfill", "ibkr", "AAPL", "1h", *SPAN, "--workers", "2")
+    assert ibkr.returncode == 2
