@@ -1,11 +1,14 @@
 """Binance end to end against the local fake (no rate limit) into TimescaleDB.
 
-    .venv/bin/python bench/binance.py [--days 365] [--pages-in-flight 1] [--stream-seconds 20]
-                                      [--trade-rate 20000] [--database-url postgresql://...]
+    .venv/bin/python bench/binance.py [--days 365] [--workers 1,2] [--pages-in-flight 1]
+                                      [--stream-seconds 20] [--trade-rate 20000]
+                                      [--database-url postgresql://...]
 
 (a) backfill: one year of 1m bars (525,600) through `run_backfill` with the Binance bar source, so
-    paging, parsing, pacing and the COPY writer are all included; prints bars/s (target >= 50,000) and
-    the CPU per 100k bars of mdtool, the fake and PostgreSQL. Ceilings measured in the same run, first:
+    paging, parsing, pacing and the COPY writer are all included; once per `--workers` count (one
+    process, then the span shared by two, the table emptied between runs; workers fetch one page at a
+    time whatever `--pages-in-flight` says); prints bars/s (target >= 50,000) and the CPU per 100k bars
+    of mdtool (its worker processes included), the fake and PostgreSQL. Ceilings measured in the same run, first:
     a plain binance-connector loop over the same pages (one request at a time, JSON decoded; its second
     pass, the fake having rendered the year in the first and kept the rows, as it does for the backfill:
     on the real exchange rendering costs Binance's servers, not this machine) and a plain COPY of the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +33,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +45,14 @@ sys.path.insert(0, str(_HERE.parent))
 
 import psycopg  # noqa: E402 - after the sys.path fix above
 from binance.spot import Spot  # noqa: E402 - after the sys.path fix above
+from sqlalchemy import text  # noqa: E402 - after the sys.path fix above
 from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402 - after the sys.path fix above
 
-from mdtool.adapters.binance import BinanceBarSource, BinanceRest, BinanceTradeStream  # noqa: E402 - after the sys.path fix above
+from mdtool.adapters.binance import BinanceBarSource, BinanceRest, BinanceTradeStream, make_bar_source  # noqa: E402 - after the sys.path fix above
+from mdtool.adapters.choices import Via  # noqa: E402 - after the sys.path fix above
 from mdtool.backfill import BackfillRequest, run_backfill  # noqa: E402 - after the sys.path fix above
+from mdtool.backfill_processes import BackfillWorkers  # noqa: E402 - after the sys.path fix above
+from mdtool.config import load_settings  # noqa: E402 - after the sys.path fix above
 from mdtool.migrate import upgrade  # noqa: E402 - after the sys.path fix above
 from mdtool.records import Tick  # noqa: E402 - after the sys.path fix above
 from mdtool.sources import StreamStatus  # noqa: E402 - after the sys.path fix above
@@ -65,6 +74,12 @@ def start_fake(port: int, trade_rate: float) -> subprocess.Popen[str]:
     return proc
 
 
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's ended children (the backfill's worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc), to report load-insensitive costs."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -72,7 +87,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu(cluster: PostgresCluster | None) -> float:
-    """CPU seconds of a throw-away cluster's server processes (postmaster and its children) so far."""
+    """CPU seconds of a throw-away cluster's server processes so far: the postmaster, its children, and
+    the children that have ended (a backend ends with its connection, as a worker process's does)."""
     if cluster is None:
         return 0.0
     postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
@@ -82,7 +98,9 @@ def postgres_cpu(cluster: PostgresCluster | None) -> float:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # ended meanwhile
-        if int(fields[1]) == postmaster or stat.parent.name == str(postmaster):
+        if stat.parent.name == str(postmaster):
+            total += sum(map(int, fields[11:15])) / os.sysconf("SC_CLK_TCK")  # its own and ended children's
+        elif int(fields[1]) == postmaster:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
@@ -123,7 +141,9 @@ def copy_ceiling(url: str, rows: list[list[Any]], cluster: PostgresCluster) -> t
     return elapsed, cpu
 
 
-def bench_backfill(url: str, days: int, pages_in_flight: int, cluster: PostgresCluster | None) -> None:
+def bench_backfill(
+    url: str, days: int, pages_in_flight: int, workers: list[int], cluster: PostgresCluster | None
+) -> None:
     port = free_port()
     fake = start_fake(port, 0)
     base_url = f"http://127.0.0.1:{port}"
@@ -141,39 +161,51 @@ def bench_backfill(url: str, days: int, pages_in_flight: int, cluster: PostgresC
         ceiling_bars = len(rows)
         del rows  # half a million JSON rows kept alive would slow the backfill's garbage collections
         engine = create_engine(url)
-        source = BinanceBarSource(BinanceRest(base_url), pages_in_flight=pages_in_flight)
         request = BackfillRequest("BTCUSDT", "1m", since=since, until=until)
-        started, cpu_started = time.perf_counter(), time.process_time()
-        fake_started, pg_started = cpu_seconds(fake.pid), postgres_cpu(cluster)
-        try:
-            summary = run_backfill(engine, source, request)
-        finally:
-            source.close()
-        elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
-        fake_cpu = cpu_seconds(fake.pid) - fake_started
-        pg_cpu = postgres_cpu(cluster) - pg_started
-        bars = max(summary.bars_stored, 1)
-        rate = summary.bars_stored / elapsed
-        fetch_rate = ceiling_bars / fetch_elapsed
-        copy_rate = ceiling_bars / copy_elapsed if copy_elapsed else float("nan")
-        print(f"(a) backfill: {summary.line()}")
-        print(f"    {summary.bars_stored:,} bars in {elapsed:.1f} s = {rate:,.0f} bars/s")
-        print(
-            f"    CPU per 100k bars: mdtool {cpu * 100_000 / bars:.2f} s ({cpu / elapsed:.0%} of a core), "
-            f"fake {fake_cpu * 100_000 / bars:.2f} s, postgres {pg_cpu * 100_000 / bars:.2f} s; "
-            f"mdtool's CPU alone allows {bars / cpu if cpu else 0:,.0f} bars/s"
-        )
-        print(
-            f"    the fake rendering the year the first time: {render_fake * 100_000 / ceiling_bars:.2f} CPU-s "
-            "per 100k bars (later fetches are served from the rows it remembers)"
-        )
-        print(
-            f"    ceilings, same run: plain binance-connector fetch {fetch_rate:,.0f} bars/s "
-            f"(fake {fetch_fake * 100_000 / ceiling_bars:.2f} CPU-s per 100k), plain COPY {copy_rate:,.0f} bars/s "
-            f"(postgres {copy_pg * 100_000 / ceiling_bars:.2f} CPU-s per 100k); backfill = "
-            f"{rate / fetch_rate:.2f}x the fetch, {rate / copy_rate:.2f}x the COPY"
-        )
+        settings = load_settings({"MARKET_DATA_DATABASE_URL": url, "BINANCE_BASE_URL": base_url})
+        for run, count in enumerate(workers):
+            if run and cluster is None:
+                print(
+                    f"    (--workers {count} skipped: only a throw-away cluster's table is emptied between runs)"
+                )
+                continue
+            if run:
+                with engine.begin() as conn:
+                    conn.execute(text('TRUNCATE "market_data_ohlcv"'))
+            source = BinanceBarSource(BinanceRest(base_url), pages_in_flight=pages_in_flight)
+            shared = BackfillWorkers(count, partial(make_bar_source, settings, Via.rest))
+            started, cpu_started = time.perf_counter(), time.process_time() + children_cpu()
+            fake_started, pg_started = cpu_seconds(fake.pid), postgres_cpu(cluster)
+            try:
+                summary = run_backfill(engine, source, request, workers=shared)
+            finally:
+                source.close()
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() + children_cpu() - cpu_started
+            fake_cpu = cpu_seconds(fake.pid) - fake_started
+            pg_cpu = postgres_cpu(cluster) - pg_started
+            bars = max(summary.bars_stored, 1)
+            rate = summary.bars_stored / elapsed
+            fetch_rate = ceiling_bars / fetch_elapsed
+            copy_rate = ceiling_bars / copy_elapsed if copy_elapsed else float("nan")
+            print(f"(a) backfill, --workers {count}: {summary.line()}")
+            print(f"    {summary.bars_stored:,} bars in {elapsed:.1f} s = {rate:,.0f} bars/s")
+            print(
+                f"    CPU per 100k bars: mdtool {cpu * 100_000 / bars:.2f} s ({cpu / elapsed:.0%} of a core, "
+                f"its worker processes included), fake {fake_cpu * 100_000 / bars:.2f} s, "
+                f"postgres {pg_cpu * 100_000 / bars:.2f} s; one core of mdtool's allows {bars / cpu if cpu else 0:,.0f} bars/s"
+            )
+            if not run:
+                print(
+                    f"    the fake rendering the year the first time: {render_fake * 100_000 / ceiling_bars:.2f} "
+                    "CPU-s per 100k bars (later fetches are served from the rows it remembers)"
+                )
+            print(
+                f"    ceilings, same run: plain binance-connector fetch {fetch_rate:,.0f} bars/s "
+                f"(fake {fetch_fake * 100_000 / ceiling_bars:.2f} CPU-s per 100k), plain COPY {copy_rate:,.0f} bars/s "
+                f"(postgres {copy_pg * 100_000 / ceiling_bars:.2f} CPU-s per 100k); backfill = "
+                f"{rate / fetch_rate:.2f}x the fetch, {rate / copy_rate:.2f}x the COPY"
+            )
         engine.dispose()
     finally:
         fake.terminate()
@@ -251,6 +283,12 @@ def main() -> None:
     )
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--pages-in-flight", type=int, default=1, help="concurrent klines requests")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="backfill processes, one run each (default 1,2)",
+    )
     parser.add_argument("--stream-seconds", type=float, default=20.0)
     parser.add_argument("--trade-rate", type=float, default=20_000.0)
     parser.add_argument("--database-url", help="an existing migrated database (default: a fresh cluster)")
@@ -265,7 +303,7 @@ def main() -> None:
         else:
             url = args.database_url
         if not args.skip_backfill:
-            bench_backfill(url, args.days, args.pages_in_flight, cluster)
+            bench_backfill(url, args.days, args.pages_in_flight, args.workers, cluster)
         if not args.skip_stream:
             bench_stream(url, args.stream_seconds, args.trade_rate)
     finally:
