@@ -21,11 +21,13 @@ stays, and the next run fetches only what is still missing.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import queue
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from logging.handlers import QueueHandler
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import TYPE_CHECKING, Any
@@ -118,7 +120,7 @@ def run_parts(
     processes = [
         context.Process(
             target=_work,
-            args=(index, job, workers.make_source, url, share, messages),
+            args=(index, job, workers.make_source, url, share, messages, _log_levels()),
             name=f"mdtool-backfill-{index}",
             daemon=True,
         )
@@ -140,6 +142,8 @@ def run_parts(
             if kind == "advance":
                 bars, requests[index] = rest
                 progress.advance(bars, sum(requests))
+            elif kind == "log":
+                logging.getLogger(rest[0].name).handle(rest[0])
             elif kind == "done":
                 results[index] = rest[0]
             else:
@@ -181,6 +185,23 @@ def _stop(processes: Sequence[BaseProcess]) -> None:
             process.join()
 
 
+def _log_levels() -> dict[str, int]:
+    """This process's levels for the loggers `logs.configure_logging` sets, for a worker to copy."""
+    return {name: logging.getLogger(name).level for name in ("", "mdtool", "ib_async")}
+
+
+class _ParentLogHandler(QueueHandler):
+    """Sends a worker's log records to the parent, whose handlers show them (beside its progress bar)."""
+
+    def __init__(self, index: int, messages: Queue[tuple[Any, ...]]) -> None:
+        super().__init__(messages)
+        self._index = index
+        self._messages = messages
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self._messages.put(("log", self._index, record))
+
+
 class _QueueProgress:
     """A worker's progress, sent to the parent that shows it."""
 
@@ -205,12 +226,16 @@ def _work(
     url: str,
     share: list[Range],
     messages: Queue[tuple[Any, ...]],
+    log_levels: dict[str, int],
 ) -> None:
     """A worker process: fetch and store one share, then report the result (or the error)."""
     from mdtool.gc_tuning import fewer_collections
     from mdtool.storage.engine import create_engine
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    logging.getLogger().handlers[:] = [_ParentLogHandler(index, messages)]
+    for name, level in log_levels.items():
+        logging.getLogger(name).setLevel(level)
     engine = create_engine(url)
     source: BarSource | None = None
     try:

@@ -279,6 +279,7 @@ def test_stream_of_an_unknown_symbol_exits_2(fake: FakeBinance, sqlite_url: str)
 def test_workers_store_what_one_process_would(fake: FakeBinance, db_url: str) -> None:
     span = ["--since", "2025-01-01", "--until", "2025-01-31"]  # 43,200 one-minute bars: 3 shares
     fake.add_outage(datetime(2025, 1, 15, tzinfo=UTC), datetime(2025, 1, 15, 1, tzinfo=UTC))
+    fake.inject(500)  # met by a worker: its retry warning must reach the command's log
     shared = mdtool(
         fake, db_url, "backfill", "binance", "BTCUSDT", "1m", *span, "--workers", "3", timeout=120
     )
@@ -286,6 +287,7 @@ def test_workers_store_what_one_process_would(fake: FakeBinance, db_url: str) ->
     assert "43140 bars stored (43140 received)" in shared.stdout
     assert scalar(db_url, BARS) == 43_140
     assert fake.violations == 0
+    assert "Binance klines failed (HTTP 500); retry 1/5" in shared.stderr
 
     again = mdtool(fake, db_url, "backfill", "binance", "BTCUSDT", "1m", *span, "--refetch", timeout=120)
     assert again.returncode == 0, again.stderr
