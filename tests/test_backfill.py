@@ -94,6 +94,19 @@ def test_gaps_inside_the_range_are_repaired(engine: Engine) -> None:
     assert missing_ranges(engine, "testvenue", "BTCUSDT", "1m", minute(0), minute(40)) == []
 
 
+def test_a_gap_the_venue_has_nothing_for_is_not_counted_as_filled(engine: Engine) -> None:
+    for first, last in ((0, 10), (20, 30)):
+        request = BackfillRequest("BTCUSDT", "1m", since=minute(first), until=minute(last))
+        run_backfill(engine, ScriptedVenue(), request, now=NOW)
+    venue = ScriptedVenue()
+    summary = run_backfill(
+        engine, venue, BackfillRequest("BTCUSDT", "1m", since=minute(-10), until=minute(40)), now=NOW
+    )
+    assert venue.asked == [(minute(-10), minute(0)), (minute(10), minute(20)), (minute(30), minute(40))]
+    assert summary.gaps_filled == 1, "before the listing: nothing; the tail after the newest bar: no gap"
+    assert summary.bars_stored == 20
+
+
 def test_refetch_downloads_the_whole_range(engine: Engine) -> None:
     request = BackfillRequest("BTCUSDT", "1m", since=minute(0), until=minute(20))
     run_backfill(engine, ScriptedVenue(), request, now=NOW)

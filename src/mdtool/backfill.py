@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -220,10 +221,18 @@ def fetch_and_store(
 
 
 def _gaps_filled(ranges: list[Range], empty: list[Range], newest: datetime | None) -> int:
-    """Missing ranges before the newest stored bar (gaps, not the new tail) that got any bar."""
+    """Missing ranges before the newest stored bar (gaps, not the new tail) that got any bar: those
+    the venue's empty answers (each inside one range) do not cover whole."""
     if newest is None:
         return 0
-    return sum(1 for start, end in ranges if start <= newest and subtract([(start, end)], empty))
+    unanswered = sorted(empty)
+    starts = [start for start, _ in unanswered]
+    filled = 0
+    for start, end in ranges:
+        if start <= newest:
+            inside = unanswered[bisect_left(starts, start) : bisect_left(starts, end)]
+            filled += sum((b - a for a, b in inside), timedelta()) < end - start
+    return filled
 
 
 def _store_file(
