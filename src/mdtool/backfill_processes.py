@@ -14,17 +14,21 @@ weight the whole IP has used on every response, and each worker's gate paces by 
 
 A worker is a fresh interpreter (the `spawn` start method: the parent runs threads, which `fork`
 would copy half-way through their work), so it rebuilds its source from `make_source`, a picklable
-callable, and its engine from the database URL. Workers ignore Ctrl-C; the parent stops them. A
-worker that fails sends its error, the parent stops the others and raises it; what they committed
-stays, and the next run fetches only what is still missing.
+callable, and its engine from the database URL. Workers ignore Ctrl-C; the parent stops them, and a
+worker whose parent was killed ends by itself. A worker that fails sends its error, the parent stops
+the others and raises it; what they committed stays, and the next run fetches only what is still
+missing.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from logging.handlers import QueueHandler
@@ -120,7 +124,7 @@ def run_parts(
     processes = [
         context.Process(
             target=_work,
-            args=(index, job, workers.make_source, url, share, messages, _log_levels()),
+            args=(index, job, workers.make_source, url, share, messages, _log_levels(), os.getpid()),
             name=f"mdtool-backfill-{index}",
             daemon=True,
         )
@@ -165,9 +169,10 @@ def _check_alive(
     now_ended = {
         i for i, process in enumerate(processes) if i not in results and process.exitcode is not None
     }
-    for index in sorted(now_ended & ended):
+    silent = sorted(now_ended & ended)
+    if silent:
         raise MdtoolError(
-            f"backfill worker {index} ended unexpectedly (exit code {processes[index].exitcode}); "
+            f"backfill worker {silent[0]} ended unexpectedly (exit code {processes[silent[0]].exitcode}); "
             "what was stored is kept: run the backfill again to fetch the rest"
         )
     return now_ended
@@ -183,6 +188,14 @@ def _stop(processes: Sequence[BaseProcess]) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+
+
+def _end_with(parent: int) -> None:
+    """Ends this worker when its parent is gone: killed (SIGTERM, SIGKILL), the parent had no chance
+    to stop it, and a worker must not go on writing alone. Its open transaction rolls back."""
+    while os.getppid() == parent:
+        time.sleep(_POLL)
+    os._exit(1)
 
 
 def _log_levels() -> dict[str, int]:
@@ -227,12 +240,14 @@ def _work(
     share: list[Range],
     messages: Queue[tuple[Any, ...]],
     log_levels: dict[str, int],
+    parent: int,
 ) -> None:
     """A worker process: fetch and store one share, then report the result (or the error)."""
     from mdtool.gc_tuning import fewer_collections
     from mdtool.storage.engine import create_engine
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    threading.Thread(target=_end_with, args=(parent,), name="mdtool-parent-watch", daemon=True).start()
     logging.getLogger().handlers[:] = [_ParentLogHandler(index, messages)]
     for name, level in log_levels.items():
         logging.getLogger(name).setLevel(level)

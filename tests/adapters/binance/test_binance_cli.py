@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -315,3 +316,54 @@ def test_workers_are_for_binance_bars_only(fake: FakeBinance, sqlite_url: str) -
     assert "--workers applies to binance bars only" in trades.stderr
     ibkr = mdtool(fake, sqlite_url, "backfill", "ibkr", "AAPL", "1h", *SPAN, "--workers", "2")
     assert ibkr.returncode == 2
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # ended meanwhile
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie, ended but not yet reaped by whoever adopted it, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_workers_end_when_the_command_is_killed(fake: FakeBinance, sqlite_url: str) -> None:
+    span = ["--since", "2025-01-01", "--until", "2026-01-01"]  # 525,600 bars: 10 s and more of work
+    command = [
+        sys.executable,
+        "-m",
+        "mdtool",
+        "backfill",
+        "binance",
+        "BTCUSDT",
+        "1m",
+        *span,
+        "--workers",
+        "2",
+    ]
+    parent = subprocess.Popen(
+        command, env=environment(fake, sqlite_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(lambda: fake.request_count("/api/v3/klines") >= 8, timeout=60)
+        workers = children_of(parent.pid)
+        assert workers, "the workers are the command's children"
+        parent.kill()  # SIGKILL: the command gets no chance to stop them
+        parent.wait(timeout=10)
+        # Well before their shares would be done: they noticed, they did not just finish.
+        wait_for(lambda: not any(map(running, workers)), timeout=6, what="the workers to end")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        parent.communicate(timeout=10)
