@@ -163,12 +163,12 @@ def run_backfill(
         progress.start(f"{source.exchange} {symbol} {interval}", total)
         job = partial(fetch_and_store, symbol=symbol, interval=interval)
         shares = split_ranges(interval, ranges, workers.count) if workers is not None else [ranges]
-        in_processes = workers is not None and len(shares) > 1
+        shared_by = workers if len(shares) > 1 else None
         try:
             with fewer_collections():
-                if workers is not None and in_processes:
+                if shared_by is not None:
                     log.info("%s: %d bars missing, shared by %d processes", key, total, len(shares))
-                    parts = run_parts(workers, engine, shares, job, progress)
+                    parts = run_parts(shared_by, engine, shares, job, progress)
                 else:
                     parts = [job(engine, source, ranges, progress)]
         finally:
@@ -179,7 +179,7 @@ def run_backfill(
         summary.gaps_filled = _gaps_filled(ranges, empty, newest)
         settled = end - max(2 * nominal_length(interval), SETTLE)
         record_empty_ranges(engine, source.exchange, symbol, interval, [r for r in empty if r[1] <= settled])
-    summary.requests = source.request_count + (sum(part.requests for part in parts) if in_processes else 0)
+    summary.requests = source.request_count + (sum(part.requests for part in parts) if shared_by else 0)
     summary.elapsed = time.monotonic() - started
     return summary
 

@@ -209,10 +209,9 @@ class _ParentLogHandler(QueueHandler):
     def __init__(self, index: int, messages: Queue[tuple[Any, ...]]) -> None:
         super().__init__(messages)
         self._index = index
-        self._messages = messages
 
     def enqueue(self, record: logging.LogRecord) -> None:
-        self._messages.put(("log", self._index, record))
+        self.queue.put_nowait(("log", self._index, record))
 
 
 class _QueueProgress:

@@ -340,18 +340,8 @@ def running(pid: int) -> bool:
 
 def test_workers_end_when_the_command_is_killed(fake: FakeBinance, sqlite_url: str) -> None:
     span = ["--since", "2025-01-01", "--until", "2026-01-01"]  # 525,600 bars: 10 s and more of work
-    command = [
-        sys.executable,
-        "-m",
-        "mdtool",
-        "backfill",
-        "binance",
-        "BTCUSDT",
-        "1m",
-        *span,
-        "--workers",
-        "2",
-    ]
+    arguments = ["backfill", "binance", "BTCUSDT", "1m", *span, "--workers", "2"]
+    command = [sys.executable, "-m", "mdtool", *arguments]
     parent = subprocess.Popen(
         command, env=environment(fake, sqlite_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
